@@ -1,0 +1,47 @@
+/**
+ * The operator side of the CLI speaks to a running control plane over its
+ * HTTP API. URL and token come from flags, the environment, or the files
+ * `damm serve` and `damm init` leave in the data directory (mode 0600).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DammError, isErrorCode } from '../core/errors.js';
+
+export interface ApiTarget {
+  url: string;
+  token: string;
+}
+
+export async function resolveTarget(opts: { url?: string; token?: string; dataDir: string }): Promise<ApiTarget> {
+  const url = opts.url ?? process.env.DAMM_URL ?? (await readFile(path.join(opts.dataDir, 'url'), 'utf8').catch(() => '')).trim();
+  if (!url) throw new DammError('invalid_argument', 'No control plane URL: pass --url, set DAMM_URL, or run this on the host where "damm serve" runs.');
+  const token = opts.token ?? process.env.DAMM_OPERATOR_TOKEN ?? (await readFile(path.join(opts.dataDir, 'operator-token'), 'utf8').catch(() => '')).trim();
+  if (!token) throw new DammError('unauthorized', 'No operator token: pass --token, set DAMM_OPERATOR_TOKEN, or run "damm init" on the control-plane host.');
+  return { url: url.replace(/\/$/, ''), token };
+}
+
+export async function api<T>(target: ApiTarget, method: string, p: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${target.url}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${target.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  } catch (cause) {
+    throw new DammError('store_unavailable', `Cannot reach the control plane at ${target.url}. Is "damm serve" running?`, { cause });
+  }
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null;
+  }
+  if (!res.ok) {
+    const e = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
+    const code = e?.code && isErrorCode(e.code) ? e.code : 'internal';
+    throw new DammError(code, e?.message ?? `The control plane answered ${res.status}.`);
+  }
+  return parsed as T;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+/** `damm`: one command for operators. */
+import { Command, CommanderError } from 'commander';
+import { registerServe } from './commands/serve.js';
+import { registerOperator } from './commands/operator.js';
+import { VERSION } from '../control-plane/version.js';
+
+const program = new Command('damm')
+  .description('DAMM: from "I opened a link" to "my traffic leaves through a DAMM gateway"')
+  .version(VERSION)
+  .showHelpAfterError('(add --help for usage)')
+  .exitOverride();
+
+registerServe(program);
+registerOperator(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  process.stderr.write(`damm: ${(err as Error).message}\n`);
+  process.exit(1);
+}

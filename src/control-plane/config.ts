@@ -1,0 +1,130 @@
+/**
+ * Control-plane settings, read from the environment and validated by one
+ * schema. Every setting has a safe default so `damm serve` runs with none.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import '../core/formats.js';
+import { DammError } from '../core/errors.js';
+import { parsePools } from '../core/ipam.js';
+import { DEFAULT_SERVICE_TIERS, type ServiceTiers } from '../core/tiers.js';
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1 }),
+    databaseUrl: Type.Optional(Type.String({ minLength: 1 })),
+    host: Type.String(),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    publicUrl: Type.Optional(Type.String()),
+    trustedProxies: Type.Array(Type.String()),
+    publicMinting: Type.Boolean(),
+    passTtlSeconds: Type.Integer({ minimum: 60 }),
+    mintLimitPerHour: Type.Integer({ minimum: 1 }),
+    mintSurgePerHour: Type.Integer({ minimum: 1 }),
+    inviteTtlSeconds: Type.Integer({ minimum: 60 }),
+    ipv4Pool: Type.String(),
+    ipv6Prefix: Type.String(),
+    dns: Type.Array(Type.String()),
+    persistentKeepalive: Type.Integer({ minimum: 0, maximum: 3600 }),
+    gatewayOfflineAfterSeconds: Type.Integer({ minimum: 5 }),
+    gatewayTokenTtlSeconds: Type.Integer({ minimum: 60 }),
+    catalogTtlSeconds: Type.Integer({ minimum: 300 }),
+    auditRetentionDays: Type.Integer({ minimum: 1 }),
+    bodyLimitBytes: Type.Integer({ minimum: 1024 }),
+    serviceTiers: Type.Record(Type.String(), Type.Object({ quotaBytes: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]) })),
+    publicTier: Type.String(),
+    defaultInviteTier: Type.String(),
+    logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+  },
+  { additionalProperties: false },
+);
+export type Config = Static<typeof ConfigSchema>;
+
+export const DEFAULTS: Config = {
+  dataDir: '.damm',
+  host: '127.0.0.1',
+  port: 8080,
+  trustedProxies: [],
+  publicMinting: true,
+  passTtlSeconds: 15 * 60,
+  mintLimitPerHour: 3,
+  mintSurgePerHour: 500,
+  inviteTtlSeconds: 7 * 86400,
+  ipv4Pool: '10.66.0.0/16',
+  ipv6Prefix: 'fd0d:a44d:66::/64',
+  dns: ['9.9.9.9', '149.112.112.112'],
+  persistentKeepalive: 25,
+  gatewayOfflineAfterSeconds: 90,
+  gatewayTokenTtlSeconds: 86400,
+  catalogTtlSeconds: 7 * 86400,
+  auditRetentionDays: 90,
+  bodyLimitBytes: 16 * 1024,
+  serviceTiers: DEFAULT_SERVICE_TIERS,
+  publicTier: 'public',
+  defaultInviteTier: 'standard',
+  logLevel: 'info',
+};
+
+const ENV: Record<string, { key: keyof Config; parse: (v: string) => unknown }> = {
+  DAMM_DATA_DIR: { key: 'dataDir', parse: String },
+  DATABASE_URL: { key: 'databaseUrl', parse: String },
+  DAMM_HOST: { key: 'host', parse: String },
+  DAMM_PORT: { key: 'port', parse: Number },
+  DAMM_PUBLIC_URL: { key: 'publicUrl', parse: String },
+  DAMM_TRUSTED_PROXIES: { key: 'trustedProxies', parse: list },
+  DAMM_PUBLIC_MINTING: { key: 'publicMinting', parse: bool },
+  DAMM_PASS_TTL_SECONDS: { key: 'passTtlSeconds', parse: Number },
+  DAMM_MINT_LIMIT_PER_HOUR: { key: 'mintLimitPerHour', parse: Number },
+  DAMM_MINT_SURGE_PER_HOUR: { key: 'mintSurgePerHour', parse: Number },
+  DAMM_INVITE_TTL_SECONDS: { key: 'inviteTtlSeconds', parse: Number },
+  DAMM_IPV4_POOL: { key: 'ipv4Pool', parse: String },
+  DAMM_IPV6_PREFIX: { key: 'ipv6Prefix', parse: String },
+  DAMM_DNS: { key: 'dns', parse: list },
+  DAMM_PERSISTENT_KEEPALIVE: { key: 'persistentKeepalive', parse: Number },
+  DAMM_GATEWAY_OFFLINE_AFTER_SECONDS: { key: 'gatewayOfflineAfterSeconds', parse: Number },
+  DAMM_GATEWAY_TOKEN_TTL_SECONDS: { key: 'gatewayTokenTtlSeconds', parse: Number },
+  DAMM_CATALOG_TTL_SECONDS: { key: 'catalogTtlSeconds', parse: Number },
+  DAMM_AUDIT_RETENTION_DAYS: { key: 'auditRetentionDays', parse: Number },
+  DAMM_BODY_LIMIT_BYTES: { key: 'bodyLimitBytes', parse: Number },
+  DAMM_SERVICE_TIERS: { key: 'serviceTiers', parse: (v) => JSON.parse(v) },
+  DAMM_PUBLIC_TIER: { key: 'publicTier', parse: String },
+  DAMM_DEFAULT_INVITE_TIER: { key: 'defaultInviteTier', parse: String },
+  DAMM_LOG_LEVEL: { key: 'logLevel', parse: String },
+};
+
+function list(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+function bool(v: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  throw new Error(`expected true or false, got "${v}"`);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const fromEnv: Partial<Record<keyof Config, unknown>> = {};
+  for (const [name, { key, parse }] of Object.entries(ENV)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    try {
+      fromEnv[key] = parse(raw);
+    } catch (cause) {
+      throw new DammError('config_invalid', `${name} is not valid: ${(cause as Error).message}`, { cause });
+    }
+  }
+  const config = { ...DEFAULTS, ...fromEnv, ...overrides };
+  return validateConfig(config);
+}
+
+export function validateConfig(config: unknown): Config {
+  if (!Value.Check(ConfigSchema, config)) {
+    const first = [...Value.Errors(ConfigSchema, config)][0];
+    throw new DammError('config_invalid', `Setting ${first?.path || '?'} is invalid: ${first?.message ?? 'unknown problem'}.`);
+  }
+  parsePools({ ipv4Cidr: config.ipv4Pool, ipv6Prefix: config.ipv6Prefix });
+  const tiers = config.serviceTiers as ServiceTiers;
+  for (const t of [config.publicTier, config.defaultInviteTier]) {
+    if (!tiers[t]) throw new DammError('config_invalid', `Service tier "${t}" is not defined in DAMM_SERVICE_TIERS.`);
+  }
+  return config;
+}

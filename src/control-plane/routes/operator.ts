@@ -1,0 +1,83 @@
+/** Operator API: passes, invites, devices, gateways, audit. Every route needs an operator token. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import * as S from '../../core/api-schemas.js';
+import { authenticateOperator } from '../services/operators.js';
+import { issuePass, listPasses } from '../services/passes.js';
+import { listDevices, revokeDevice } from '../services/devices.js';
+import { addGateway, gatewaySummary, listGateways } from '../services/gateways.js';
+import { listAudit } from '../../store/audit.js';
+import type { Ctx } from '../context.js';
+import { Type } from '@sinclair/typebox';
+
+const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody };
+
+export function passLink(ctx: Ctx, token: string, origin: string): string {
+  return `${ctx.config.publicUrl ?? origin}/get/?invite=${encodeURIComponent(token)}`;
+}
+
+export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (app) => {
+  app.decorateRequest('operator', null);
+  app.addHook('onRequest', async (request) => {
+    const op = await authenticateOperator(ctx.db, request.headers.authorization);
+    (request as unknown as { operator: { id: string; name: string } }).operator = op;
+  });
+  const actor = (request: unknown) => `operator:${(request as { operator: { name: string } }).operator.name}`;
+  const origin = (request: { protocol: string; host: string }) => `${request.protocol}://${request.host}`;
+  const security = [{ operator: [] }];
+
+  app.post('/passes', {
+    schema: { summary: 'Issue a single-use install pass', tags: ['operator'], security, body: S.IssuePassRequest, response: { 201: S.IssuedPass, ...errors } },
+  }, async (request, reply) => {
+    const p = await issuePass(ctx, actor(request), { kind: 'public', ...request.body });
+    void reply.status(201);
+    return { id: p.id, kind: p.kind, token: p.token, link: passLink(ctx, p.token, origin(request)), tier: p.tier, uses: p.uses, expiresAt: p.expiresAt.toISOString() };
+  });
+
+  app.post('/invites', {
+    schema: { summary: 'Issue an invite: a tier, an expiry and a number of uses', tags: ['operator'], security, body: S.IssueInviteRequest, response: { 201: S.IssuedPass, ...errors } },
+  }, async (request, reply) => {
+    const p = await issuePass(ctx, actor(request), { kind: 'invite', ...request.body });
+    void reply.status(201);
+    return { id: p.id, kind: p.kind, token: p.token, link: passLink(ctx, p.token, origin(request)), tier: p.tier, uses: p.uses, expiresAt: p.expiresAt.toISOString() };
+  });
+
+  app.get('/passes', {
+    schema: { summary: 'List passes and invites (never their secrets)', tags: ['operator'], security, querystring: S.ListQuery, response: { 200: S.PassList, ...errors } },
+  }, async (request) => ({ passes: await listPasses(ctx.db, ctx.clock.now(), request.query.limit ?? 100) }));
+
+  app.get('/devices', {
+    schema: {
+      summary: 'List devices',
+      tags: ['operator'],
+      security,
+      querystring: S.Strict({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })), state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('revoked')])) }),
+      response: { 200: S.DeviceList, ...errors },
+    },
+  }, async (request) => ({ devices: await listDevices(ctx.db, { limit: request.query.limit ?? 100, ...(request.query.state ? { state: request.query.state } : {}) }) }));
+
+  app.post('/devices/:id/revoke', {
+    schema: { summary: 'Revoke a device: its peer leaves every gateway, its address is freed', tags: ['operator'], security, params: S.DeviceIdParams, body: S.RevokeDeviceRequest, response: { 200: S.DeviceSummary, ...errors } },
+  }, async (request) => revokeDevice(ctx, actor(request), request.params.id, request.body.reason ?? 'revoked by operator'));
+
+  app.post('/gateways', {
+    schema: { summary: 'Add a gateway: returns a one-time registration token', tags: ['operator'], security, body: S.AddGatewayRequest, response: { 201: S.AddGatewayResponse, ...errors } },
+  }, async (request, reply) => {
+    const res = await addGateway(ctx, actor(request), request.body);
+    void reply.status(201);
+    return res;
+  });
+
+  app.get('/gateways', {
+    schema: { summary: 'List gateways with their online state', tags: ['operator'], security, response: { 200: S.GatewayList, ...errors } },
+  }, async () => {
+    const now = ctx.clock.now();
+    return { gateways: (await listGateways(ctx.db)).map((g) => gatewaySummary(ctx, g, now)) };
+  });
+
+  app.get('/audit', {
+    schema: { summary: 'Read the audit log', tags: ['operator'], security, querystring: S.AuditQuery, response: { 200: S.AuditList, ...errors } },
+  }, async (request) => {
+    const rows = await listAudit(ctx.db, { limit: request.query.limit ?? 100, ...(request.query.afterId !== undefined ? { afterId: request.query.afterId } : {}), ...(request.query.action ? { action: request.query.action } : {}) });
+    return { entries: rows.map((r) => ({ id: Number(r.id), at: r.at.toISOString(), actor: r.actor, action: r.action, subject: r.subject, details: r.details })) };
+  });
+};

@@ -1,0 +1,21 @@
+/** Liveness, readiness and metrics for whoever runs the service. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import * as S from '../../core/api-schemas.js';
+import { DammError } from '../../core/errors.js';
+import type { Ctx } from '../context.js';
+
+export const opsRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (app) => {
+  app.get('/healthz', { schema: { tags: ['ops'], response: { 200: S.HealthResponse } } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['ops'], response: { 200: S.HealthResponse, 503: S.ErrorBody } } }, async () => {
+    try {
+      await ctx.db.query('SELECT 1');
+    } catch (cause) {
+      throw new DammError('store_unavailable', 'The store is not reachable.', { cause });
+    }
+    return { status: 'ready' };
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    void reply.header('content-type', ctx.metrics.registry.contentType);
+    return ctx.metrics.registry.metrics();
+  });
+};

@@ -1,0 +1,112 @@
+/**
+ * Starts a control-plane process: store (DATABASE_URL or the embedded
+ * Postgres), migrations, keys, the HTTP app and its housekeeping timers.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import pino from 'pino';
+import { createPool, type Db } from '../store/db.js';
+import { migrate } from '../store/migrate.js';
+import { startEmbeddedStore, type EmbeddedStore } from '../store/embedded.js';
+import { pruneAudit } from '../store/audit.js';
+import { pruneCounters } from '../store/rate-limit.js';
+import { parsePools } from '../core/ipam.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { buildApp, REDACT_PATHS } from './app.js';
+import type { Config } from './config.js';
+import type { Ctx } from './context.js';
+import { defaultExtensions, type ControlPlaneExtension } from './extensions.js';
+import { loadKeyRing, type KeyRing } from './keyring.js';
+import { createMetrics } from './metrics.js';
+import { VERSION } from './version.js';
+import { checkPoolSettings } from './pool-settings.js';
+
+export interface StoreHandle {
+  db: Db;
+  kind: 'postgres' | 'embedded-postgres';
+  close(): Promise<void>;
+}
+
+export async function openStore(config: Config, log: (m: string) => void = () => {}): Promise<StoreHandle> {
+  let embedded: EmbeddedStore | null = null;
+  let url = config.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedStore(config.dataDir, log);
+    url = embedded.url;
+  }
+  const db = createPool(url, 16);
+  await migrate(db);
+  return {
+    db,
+    kind: embedded ? 'embedded-postgres' : 'postgres',
+    close: async () => {
+      await db.end();
+      if (embedded) await embedded.stop();
+    },
+  };
+}
+
+export interface ControlPlaneOptions {
+  config: Config;
+  clock?: Clock;
+  keys?: KeyRing;
+  store?: StoreHandle;
+  logStream?: DestinationStream;
+  /** Defaults to defaultExtensions(): the same process `damm serve` runs. */
+  extensions?: ControlPlaneExtension[];
+}
+
+export interface ControlPlane {
+  app: FastifyInstance;
+  ctx: Ctx;
+  store: StoreHandle;
+  close(): Promise<void>;
+}
+
+export async function createControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const clock = opts.clock ?? systemClock;
+  const log = pino({ level: opts.config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, opts.logStream);
+  const ownStore = !opts.store;
+  const store = opts.store ?? (await openStore(opts.config, (m) => log.debug({ component: 'embedded-postgres' }, m)));
+  const pools = parsePools({ ipv4Cidr: opts.config.ipv4Pool, ipv6Prefix: opts.config.ipv6Prefix });
+  await checkPoolSettings(store.db, opts.config);
+  const keys = opts.keys ?? (await loadKeyRing(opts.config.dataDir, { create: true, now: clock.now() }));
+  const ctx: Ctx = {
+    db: store.db,
+    config: opts.config,
+    clock,
+    keys,
+    pools,
+    metrics: createMetrics(),
+    log,
+    storeKind: store.kind,
+    version: VERSION,
+    deviceListeners: [],
+  };
+  const extensions = opts.extensions ?? defaultExtensions();
+  for (const e of extensions) if (e.deviceListener) ctx.deviceListeners.push(e.deviceListener(ctx));
+  const app = await buildApp({
+    ctx,
+    ...(opts.logStream ? { logStream: opts.logStream } : {}),
+    plugins: extensions.filter((e) => e.register).map((e) => (a: FastifyInstance, c: Ctx) => e.register!(a, c)),
+  });
+  const stoppers: (() => Promise<void>)[] = [];
+  for (const e of extensions) if (e.start) stoppers.push(await e.start(ctx));
+  const housekeeping = setInterval(() => {
+    const now = clock.now();
+    void pruneAudit(store.db, new Date(now.getTime() - opts.config.auditRetentionDays * 86400_000)).catch((err) => log.warn({ err }, 'audit prune failed'));
+    void pruneCounters(store.db, new Date(now.getTime() - 2 * 3600_000)).catch(() => {});
+  }, 10 * 60_000);
+  housekeeping.unref();
+  return {
+    app,
+    ctx,
+    store,
+    close: async () => {
+      clearInterval(housekeeping);
+      for (const stop of stoppers) await stop();
+      await app.close();
+      if (ownStore) await store.close();
+    },
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * Enrollment: one transaction consumes the pass, places the device, takes
+ * an address and inserts the device (plus its audit and feed rows). Any
+ * failure rolls all of it back, so a failed enrollment leaves nothing behind
+ * and a single-use pass yields exactly one device however many race for it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EnrollRequest, EnrollResponse } from '../../core/api-schemas.js';
+import { DammError } from '../../core/errors.js';
+import { parseWireGuardPublicKey } from '../../core/wg-key.js';
+import { addressesFor } from '../../core/ipam.js';
+import { place, type Candidate } from '../../core/placement.js';
+import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
+import { consumePass } from './passes.js';
+import { isOnline, listGateways, scopeOf } from './gateways.js';
+import { endpointString } from './catalog.js';
+import type { Ctx, DeviceRow } from '../context.js';
+
+const LOAD_CACHE_MS = 5000;
+let loadCache: { at: number; db: unknown; load: Map<string, number> } | null = null;
+
+/** Devices per gateway, refreshed every few seconds: placement needs a fair spread, not an exact count. */
+async function gatewayLoad(ctx: Ctx): Promise<Map<string, number>> {
+  const t = Date.now();
+  if (loadCache && loadCache.db === ctx.db && t - loadCache.at < LOAD_CACHE_MS) return loadCache.load;
+  const r = await ctx.db.query<{ gateway_id: string; n: string }>(
+    "SELECT gateway_id, count(*) AS n FROM devices WHERE state = 'active' AND gateway_id IS NOT NULL GROUP BY gateway_id",
+  );
+  const load = new Map(r.rows.map((x) => [x.gateway_id, Number(x.n)]));
+  loadCache = { at: t, db: ctx.db, load };
+  return load;
+}
+
+async function takeAddressOffset(q: Queryable, maxOffset: number): Promise<number> {
+  const reused = await q.query<{ address_offset: number }>(
+    `DELETE FROM free_offsets WHERE address_offset = (
+       SELECT address_offset FROM free_offsets ORDER BY address_offset LIMIT 1 FOR UPDATE SKIP LOCKED)
+     RETURNING address_offset`,
+  );
+  if (reused.rows[0]) return reused.rows[0].address_offset;
+  const fresh = await q.query<{ n: string }>("SELECT nextval('address_offset_seq') AS n");
+  const n = Number(fresh.rows[0]!.n);
+  if (n > maxOffset) throw new DammError('address_pool_exhausted', 'Every tunnel address is in use; the operator needs to widen the address pool.');
+  return n;
+}
+
+export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollResponse> {
+  parseWireGuardPublicKey(req.publicKey);
+  const now = ctx.clock.now();
+  const requested = { region: req.region?.toUpperCase() ?? null, exitCountry: req.exitCountry?.toUpperCase() ?? null };
+  const [gateways, load] = await Promise.all([listGateways(ctx.db), gatewayLoad(ctx)]);
+  const candidates: Candidate[] = gateways
+    .filter((g) => g.registered_at && g.wg_public_key && g.endpoints.length > 0)
+    .map((g) => ({
+      gatewayId: g.id,
+      name: g.name,
+      region: g.region,
+      country: g.country,
+      online: isOnline(ctx, g, now),
+      load: load.get(g.id) ?? 0,
+      tiers: g.endpoints.map((e) => e.tier),
+    }));
+  const decision = place(requested, candidates);
+  if (!decision) {
+    ctx.metrics.rejections.inc({ reason: 'no_gateway_available' });
+    throw new DammError('no_gateway_available', 'No DAMM gateway is online right now, so there is nowhere to connect you. Your pass was not used; try again in a few minutes.');
+  }
+  const gateway = gateways.find((g) => g.id === decision.gatewayId)!;
+  const door = [...gateway.endpoints].sort((a, b) => a.tier.localeCompare(b.tier))[0]!;
+
+  const device = await withTx(ctx.db, async (tx) => {
+    const pass = await consumePass(tx, req.installPass, now);
+    const offset = await takeAddressOffset(tx, ctx.pools.maxOffset);
+    const addr = addressesFor(ctx.pools, offset);
+    const id = randomUUID();
+    let row: DeviceRow;
+    try {
+      const r = await tx.query<DeviceRow>(
+        `INSERT INTO devices (id, public_key, address_offset, ipv4, ipv6, tier, pass_id, requested_region, requested_exit,
+           region, exit_country, scope, gateway_id, placement_reason, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         RETURNING id, public_key, address_offset, host(ipv4) AS ipv4, host(ipv6) AS ipv6, tier, region, exit_country, scope,
+           gateway_id, state, state_reason, created_at`,
+        [id, req.publicKey, offset, addr.ipv4, addr.ipv6, pass.tier, pass.id, requested.region, requested.exitCountry,
+          decision.region, decision.exitCountry, scopeOf(decision.region), decision.gatewayId, decision.reason, now],
+      );
+      row = r.rows[0]!;
+    } catch (err) {
+      if (isUniqueViolation(err, 'devices_public_key_key')) {
+        throw new DammError('key_already_enrolled', 'This public key is already enrolled. Generate a new key pair for a new device.', { cause: err });
+      }
+      throw err;
+    }
+    await tx.query(
+      `INSERT INTO audit_log (at, actor, action, subject, details) VALUES
+         ($1, $2, 'pass.consumed', $3, $4), ($1, $2, 'device.enrolled', $5, $6)`,
+      [now, `device:${id}`, `pass:${pass.id}`, JSON.stringify({ kind: pass.kind, deviceId: id }),
+        `device:${id}`, JSON.stringify({ publicKey: req.publicKey, ipv4: addr.ipv4, region: decision.region, gatewayId: decision.gatewayId, honoured: decision.honoured })],
+    );
+    for (const l of ctx.deviceListeners) await l.deviceAdmitted(tx, row);
+    return row;
+  });
+  ctx.metrics.enrollments.inc();
+  const quota = ctx.config.serviceTiers[device.tier]?.quotaBytes ?? null;
+  return {
+    deviceId: device.id,
+    addresses: { ipv4: device.ipv4, ipv6: device.ipv6 },
+    dns: ctx.config.dns,
+    allowedIps: ['0.0.0.0/0', '::/0'],
+    persistentKeepalive: ctx.config.persistentKeepalive,
+    frontDoor: {
+      id: `${gateway.name}-${door.tier}`,
+      gatewayId: gateway.id,
+      region: gateway.region,
+      country: gateway.country,
+      tier: door.tier,
+      endpoint: endpointString(door.host, door.port),
+      publicKey: gateway.wg_public_key!,
+    },
+    placement: {
+      requested,
+      given: { region: decision.region, exitCountry: decision.exitCountry, gatewayId: decision.gatewayId },
+      honoured: decision.honoured,
+      reason: decision.reason,
+    },
+    tier: device.tier,
+    quotaBytes: quota,
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * Gateway registry: an operator adds a gateway (getting a one-time token),
+ * the gateway registers with it (its WireGuard public key, endpoints per
+ * tier, egress IPs) and receives its own credential; heartbeats keep it
+ * online. A gateway that stops heartbeating leaves placement and the catalog.
+ */
+import { randomUUID } from 'node:crypto';
+import { DammError } from '../../core/errors.js';
+import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
+import { audit } from '../../store/audit.js';
+import { hashSecret, newSecret } from '../secrets.js';
+import { gatewayAddresses } from '../../core/ipam.js';
+import type { Ctx } from '../context.js';
+import type { TransportTier } from '../../core/tiers.js';
+
+export interface GatewayEndpointRow {
+  tier: TransportTier;
+  host: string;
+  port: number;
+}
+
+export interface GatewayRow {
+  id: string;
+  name: string;
+  region: string;
+  country: string;
+  wg_public_key: string | null;
+  endpoints: GatewayEndpointRow[];
+  egress_ips: string[];
+  registered_at: Date | null;
+  last_heartbeat_at: Date | null;
+  created_at: Date;
+}
+
+/** A gateway's scope: the set of devices it must admit. Devices are placed per region. */
+export function scopeOf(region: string): string {
+  return `region:${region.toUpperCase()}`;
+}
+
+export async function addGateway(ctx: Ctx, actor: string, req: { name?: string; region: string; country: string; expiresInSeconds?: number }) {
+  const now = ctx.clock.now();
+  const id = randomUUID();
+  const token = newSecret('dg');
+  const region = req.region.toUpperCase();
+  const country = req.country.toUpperCase();
+  const name = req.name ?? `gw-${region.toLowerCase()}-${id.slice(0, 6)}`;
+  const expiresAt = new Date(now.getTime() + (req.expiresInSeconds ?? ctx.config.gatewayTokenTtlSeconds) * 1000);
+  await withTx(ctx.db, async (tx) => {
+    await tx.query(
+      'INSERT INTO gateways (id, name, region, country, reg_token_hash, reg_token_expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [id, name, region, country, hashSecret(token), expiresAt, now],
+    );
+    await audit(tx, { at: now, actor, action: 'gateway.added', subject: `gateway:${id}`, details: { name, region, country } });
+  });
+  return { gatewayId: id, name, registrationToken: token, expiresAt: expiresAt.toISOString() };
+}
+
+export async function registerGateway(
+  ctx: Ctx,
+  req: { registrationToken: string; wgPublicKey: string; endpoints: GatewayEndpointRow[]; egressIps: string[] },
+) {
+  const now = ctx.clock.now();
+  const credential = newSecret('dgc');
+  const gw = await withTx(ctx.db, async (tx) => {
+    const r = await tx.query<GatewayRow & { reg_token_expires_at: Date }>(
+      'SELECT * FROM gateways WHERE reg_token_hash = $1 FOR UPDATE',
+      [hashSecret(req.registrationToken)],
+    );
+    const row = r.rows[0];
+    if (!row) throw new DammError('invalid_pass', 'That gateway registration token is not valid or was already used.');
+    if (row.reg_token_expires_at <= now) throw new DammError('pass_expired', 'That gateway registration token has expired; create a new one with "damm gateway add".');
+    try {
+      await tx.query(
+        `UPDATE gateways SET reg_token_hash = NULL, reg_token_expires_at = NULL, credential_hash = $2,
+           wg_public_key = $3, endpoints = $4, egress_ips = $5::inet[], registered_at = $6, last_heartbeat_at = $6
+         WHERE id = $1`,
+        [row.id, hashSecret(credential), req.wgPublicKey, JSON.stringify(req.endpoints), req.egressIps, now],
+      );
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DammError('conflict', 'Another gateway already uses that WireGuard public key.', { cause: err });
+      throw err;
+    }
+    await audit(tx, {
+      at: now,
+      actor: `gateway:${row.id}`,
+      action: 'gateway.registered',
+      subject: `gateway:${row.id}`,
+      details: { wgPublicKey: req.wgPublicKey, endpoints: req.endpoints, egressIps: req.egressIps },
+    });
+    return row;
+  });
+  const gwAddr = gatewayAddresses(ctx.pools);
+  return {
+    gatewayId: gw.id,
+    credential,
+    scope: scopeOf(gw.region),
+    tunnel: { ipv4Cidr: ctx.config.ipv4Pool, ipv6Prefix: ctx.config.ipv6Prefix, gatewayIpv4: gwAddr.ipv4, gatewayIpv6: gwAddr.ipv6 },
+    admissionKeys: ctx.keys.publicKeys('admission'),
+  };
+}
+
+/** Resolves a gateway's bearer credential to its row; every gateway call goes through here. */
+export async function authenticateGateway(q: Queryable, credential: string | undefined): Promise<GatewayRow> {
+  if (!credential || !/^dgc_[A-Za-z0-9_-]{22,64}$/.test(credential)) {
+    throw new DammError('unauthorized', 'This call needs a gateway credential (Authorization: Bearer dgc_…).');
+  }
+  const r = await q.query<GatewayRow>('SELECT * FROM gateways WHERE credential_hash = $1', [hashSecret(credential)]);
+  if (!r.rows[0]) throw new DammError('unauthorized', 'Unknown gateway credential.');
+  return r.rows[0];
+}
+
+export async function heartbeat(q: Queryable, gatewayId: string, now: Date): Promise<void> {
+  await q.query('UPDATE gateways SET last_heartbeat_at = $2 WHERE id = $1', [gatewayId, now]);
+}
+
+export function isOnline(ctx: Ctx, g: Pick<GatewayRow, 'registered_at' | 'last_heartbeat_at'>, now: Date): boolean {
+  return !!g.registered_at && !!g.last_heartbeat_at && now.getTime() - g.last_heartbeat_at.getTime() <= ctx.config.gatewayOfflineAfterSeconds * 1000;
+}
+
+export async function listGateways(q: Queryable): Promise<GatewayRow[]> {
+  const r = await q.query<GatewayRow>('SELECT * FROM gateways ORDER BY region, name');
+  return r.rows;
+}
+
+export function gatewaySummary(ctx: Ctx, g: GatewayRow, now: Date) {
+  return {
+    id: g.id,
+    name: g.name,
+    region: g.region,
+    country: g.country,
+    registered: !!g.registered_at,
+    online: isOnline(ctx, g, now),
+    wgPublicKey: g.wg_public_key,
+    endpoints: g.endpoints,
+    egressIps: g.egress_ips,
+    lastHeartbeatAt: g.last_heartbeat_at?.toISOString() ?? null,
+  };
+}
+
+/** Gateways whose egress address is this IP: a request from there came through DAMM. */
+export async function gatewayByEgressIp(q: Queryable, ip: string): Promise<GatewayRow | null> {
+  const r = await q.query<GatewayRow>('SELECT * FROM gateways WHERE registered_at IS NOT NULL AND $1::inet = ANY(egress_ips) LIMIT 1', [ip]);
+  return r.rows[0] ?? null;
+}

@@ -1,0 +1,276 @@
+/**
+ * One schema per API message. Each schema feeds request/response validation
+ * (Fastify/Ajv), the TypeScript type (Static<>) and the OpenAPI document.
+ * Objects refuse unknown fields (additionalProperties: false).
+ */
+import { Type, type Static, type TSchema, type TProperties, type ObjectOptions } from '@sinclair/typebox';
+import { WG_KEY_PATTERN } from './wg-key.js';
+import { TRANSPORT_TIERS } from './tiers.js';
+
+export const Strict = <T extends TProperties>(props: T, opts: ObjectOptions = {}) =>
+  Type.Object(props, { additionalProperties: false, ...opts });
+
+export const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]);
+
+export const Uuid = Type.String({ format: 'uuid' });
+export const IsoTime = Type.String({ format: 'date-time' });
+export const WgPublicKey = Type.String({ pattern: WG_KEY_PATTERN, minLength: 44, maxLength: 44, description: 'WireGuard X25519 public key, base64 (44 chars)' });
+export const Region = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,31}$', description: 'Region code, e.g. NL or eu-west' });
+export const Country = Type.String({ pattern: '^[A-Za-z]{2}$', description: 'ISO 3166-1 alpha-2 country code' });
+export const TransportTier = Type.Union(TRANSPORT_TIERS.map((t) => Type.Literal(t)));
+export const ServiceTierName = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' });
+export const PassToken = Type.String({ pattern: '^dp_[A-Za-z0-9_-]{22,64}$', description: 'Install pass or invite (opaque)' });
+
+export const ErrorBody = Strict({
+  error: Strict({
+    code: Type.String(),
+    message: Type.String(),
+    requestId: Type.Optional(Type.String()),
+    retryAfterSeconds: Type.Optional(Type.Integer()),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  }),
+});
+
+// --- install passes and invites ---
+export const MintPassResponse = Strict({
+  installPass: PassToken,
+  kind: Type.Literal('public'),
+  tier: ServiceTierName,
+  expiresAt: IsoTime,
+});
+export type MintPassResponse = Static<typeof MintPassResponse>;
+
+export const IssueInviteRequest = Strict({
+  tier: Type.Optional(ServiceTierName),
+  uses: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
+  expiresInSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 365 * 86400 })),
+  note: Type.Optional(Type.String({ maxLength: 200 })),
+});
+export type IssueInviteRequest = Static<typeof IssueInviteRequest>;
+
+export const IssuePassRequest = Strict({
+  tier: Type.Optional(ServiceTierName),
+  expiresInSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 365 * 86400 })),
+  note: Type.Optional(Type.String({ maxLength: 200 })),
+});
+export type IssuePassRequest = Static<typeof IssuePassRequest>;
+
+export const IssuedPass = Strict({
+  id: Uuid,
+  kind: Type.Union([Type.Literal('public'), Type.Literal('invite')]),
+  token: PassToken,
+  link: Type.String(),
+  tier: ServiceTierName,
+  uses: Type.Integer(),
+  expiresAt: IsoTime,
+});
+export type IssuedPass = Static<typeof IssuedPass>;
+
+export const PassSummary = Strict({
+  id: Uuid,
+  kind: Type.Union([Type.Literal('public'), Type.Literal('invite')]),
+  tier: ServiceTierName,
+  maxUses: Type.Integer(),
+  usesLeft: Type.Integer(),
+  expiresAt: IsoTime,
+  createdAt: IsoTime,
+  createdBy: Type.String(),
+  note: Nullable(Type.String()),
+  state: Type.Union([Type.Literal('usable'), Type.Literal('used'), Type.Literal('expired'), Type.Literal('revoked')]),
+});
+export const PassList = Strict({ passes: Type.Array(PassSummary) });
+
+export const ListQuery = Strict({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  before: Type.Optional(IsoTime),
+});
+export type ListQuery = Static<typeof ListQuery>;
+
+// --- enrollment ---
+export const EnrollRequest = Strict({
+  installPass: PassToken,
+  publicKey: WgPublicKey,
+  region: Type.Optional(Region),
+  exitCountry: Type.Optional(Country),
+});
+export type EnrollRequest = Static<typeof EnrollRequest>;
+
+export const FrontDoor = Strict({
+  id: Type.String(),
+  gatewayId: Uuid,
+  region: Type.String(),
+  country: Type.String(),
+  tier: TransportTier,
+  endpoint: Type.String({ description: 'host:port' }),
+  publicKey: WgPublicKey,
+});
+export type FrontDoor = Static<typeof FrontDoor>;
+
+export const Placement = Strict({
+  requested: Strict({ region: Nullable(Type.String()), exitCountry: Nullable(Type.String()) }),
+  given: Strict({ region: Type.String(), exitCountry: Type.String(), gatewayId: Uuid }),
+  honoured: Type.Boolean(),
+  reason: Type.String({ description: 'Why this exit was given, in words' }),
+});
+export type Placement = Static<typeof Placement>;
+
+export const EnrollResponse = Strict({
+  deviceId: Uuid,
+  addresses: Strict({ ipv4: Type.String(), ipv6: Type.String() }),
+  dns: Type.Array(Type.String()),
+  allowedIps: Type.Array(Type.String()),
+  persistentKeepalive: Type.Integer(),
+  frontDoor: FrontDoor,
+  placement: Placement,
+  tier: ServiceTierName,
+  quotaBytes: Nullable(Type.Integer()),
+});
+export type EnrollResponse = Static<typeof EnrollResponse>;
+
+// --- whoami ---
+export const WhoamiQuery = Strict({ device: Type.Optional(Uuid) });
+export const Whoami = Strict({
+  ip: Type.String(),
+  viaDamm: Type.Boolean(),
+  gateway: Nullable(Strict({ id: Uuid, name: Type.String(), region: Type.String(), country: Type.String() })),
+  exit: Nullable(Strict({ ip: Type.String(), country: Type.String() })),
+  device: Nullable(
+    Strict({
+      id: Uuid,
+      state: Type.String(),
+      stateReason: Nullable(Type.String()),
+      onThisGateway: Type.Boolean(),
+      usage: Nullable(Strict({ periodStart: IsoTime, bytes: Type.Integer(), quotaBytes: Nullable(Type.Integer()) })),
+    }),
+  ),
+  serverTime: IsoTime,
+});
+export type Whoami = Static<typeof Whoami>;
+
+// --- catalog ---
+export const CatalogPayload = Strict({
+  version: Type.Integer({ minimum: 1 }),
+  issuedAt: IsoTime,
+  expiresAt: IsoTime,
+  frontDoors: Type.Array(FrontDoor),
+});
+export type CatalogPayload = Static<typeof CatalogPayload>;
+
+export const SignedEnvelope = Strict({
+  payloadType: Type.String(),
+  payload: Type.String({ description: 'base64 of the exact signed bytes' }),
+  signatures: Type.Array(Strict({ keyid: Type.String(), sig: Type.String() })),
+});
+
+export const PublishedKeys = Strict({
+  catalog: Type.Array(Strict({ keyid: Type.String(), publicKey: Type.String(), algorithm: Type.Literal('ed25519') })),
+  admission: Type.Array(Strict({ keyid: Type.String(), publicKey: Type.String(), algorithm: Type.Literal('ed25519') })),
+});
+export type PublishedKeys = Static<typeof PublishedKeys>;
+
+// --- posture ---
+export const Posture = Strict({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('down')]),
+  summary: Type.String(),
+  controlPlane: Strict({ version: Type.String(), store: Type.String(), serverTime: IsoTime }),
+  catalog: Nullable(Strict({ version: Type.Integer(), issuedAt: IsoTime, expiresAt: IsoTime, frontDoors: Type.Integer() })),
+  regions: Type.Array(
+    Strict({
+      region: Type.String(),
+      country: Type.String(),
+      tier: Type.String(),
+      gatewaysOnline: Type.Integer(),
+      gatewaysTotal: Type.Integer(),
+      newestHeartbeatAgeSeconds: Nullable(Type.Number()),
+    }),
+  ),
+  publicEnrollment: Type.Boolean(),
+});
+export type Posture = Static<typeof Posture>;
+
+// --- devices (operator) ---
+export const DeviceSummary = Strict({
+  id: Uuid,
+  publicKey: Type.String(),
+  ipv4: Type.String(),
+  ipv6: Type.String(),
+  tier: Type.String(),
+  region: Type.String(),
+  exitCountry: Type.String(),
+  gatewayId: Nullable(Uuid),
+  state: Type.String(),
+  stateReason: Nullable(Type.String()),
+  createdAt: IsoTime,
+});
+export const DeviceList = Strict({ devices: Type.Array(DeviceSummary) });
+export const DeviceIdParams = Strict({ id: Uuid });
+export const RevokeDeviceRequest = Strict({ reason: Type.Optional(Type.String({ maxLength: 200 })) });
+
+// --- gateways ---
+export const AddGatewayRequest = Strict({
+  name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' })),
+  region: Region,
+  country: Country,
+  expiresInSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 30 * 86400 })),
+});
+export const AddGatewayResponse = Strict({
+  gatewayId: Uuid,
+  name: Type.String(),
+  registrationToken: Type.String(),
+  expiresAt: IsoTime,
+});
+
+export const GatewayEndpoint = Strict({
+  tier: TransportTier,
+  host: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:\\[\\]-]+$' }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+});
+
+export const RegisterGatewayRequest = Strict({
+  registrationToken: Type.String({ pattern: '^dg_[A-Za-z0-9_-]{22,64}$' }),
+  wgPublicKey: WgPublicKey,
+  endpoints: Type.Array(GatewayEndpoint, { minItems: 1, maxItems: 8 }),
+  egressIps: Type.Array(Type.String({ anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] }), { minItems: 1, maxItems: 8 }),
+});
+export type RegisterGatewayRequest = Static<typeof RegisterGatewayRequest>;
+
+export const RegisterGatewayResponse = Strict({
+  gatewayId: Uuid,
+  credential: Type.String({ description: 'Bearer credential for this gateway; shown once, stored hashed' }),
+  scope: Type.String(),
+  tunnel: Strict({ ipv4Cidr: Type.String(), ipv6Prefix: Type.String(), gatewayIpv4: Type.String(), gatewayIpv6: Type.String() }),
+  admissionKeys: Type.Array(Strict({ keyid: Type.String(), publicKey: Type.String() })),
+});
+
+export const GatewaySummary = Strict({
+  id: Uuid,
+  name: Type.String(),
+  region: Type.String(),
+  country: Type.String(),
+  registered: Type.Boolean(),
+  online: Type.Boolean(),
+  wgPublicKey: Nullable(Type.String()),
+  endpoints: Type.Array(GatewayEndpoint),
+  egressIps: Type.Array(Type.String()),
+  lastHeartbeatAt: Nullable(IsoTime),
+});
+export const GatewayList = Strict({ gateways: Type.Array(GatewaySummary) });
+
+// --- audit ---
+export const AuditEntry = Strict({
+  id: Type.Integer(),
+  at: IsoTime,
+  actor: Type.String(),
+  action: Type.String(),
+  subject: Nullable(Type.String()),
+  details: Type.Record(Type.String(), Type.Unknown()),
+});
+export const AuditList = Strict({ entries: Type.Array(AuditEntry) });
+export const AuditQuery = Strict({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  afterId: Type.Optional(Type.Integer({ minimum: 0 })),
+  action: Type.Optional(Type.String({ maxLength: 64 })),
+});
+export type AuditQuery = Static<typeof AuditQuery>;
+
+export const HealthResponse = Strict({ status: Type.String() });

@@ -1,0 +1,50 @@
+/**
+ * Renders the client's WireGuard .conf. Runs in the browser (the private key
+ * never leaves it) and in tests; the output is what `wg-quick` and the
+ * WireGuard apps import.
+ */
+import { DammError } from './errors.js';
+import { isWireGuardKey } from './wg-key.js';
+
+export interface ClientConfigInput {
+  privateKey: string;
+  addresses: { ipv4: string; ipv6: string };
+  dns: string[];
+  peerPublicKey: string;
+  endpoint: string;
+  allowedIps?: string[];
+  persistentKeepalive?: number;
+}
+
+export function renderClientConfig(i: ClientConfigInput): string {
+  if (!isWireGuardKey(i.privateKey) || !isWireGuardKey(i.peerPublicKey)) {
+    throw new DammError('invalid_argument', 'Config needs a valid private key and gateway public key.');
+  }
+  // Refuse anything that could inject a line into the config.
+  const clean = (s: string) => {
+    if (/[\r\n]/.test(s)) throw new DammError('invalid_argument', 'Config values must be single-line.');
+    return s;
+  };
+  const lines = [
+    '[Interface]',
+    `PrivateKey = ${i.privateKey}`,
+    `Address = ${clean(i.addresses.ipv4)}/32, ${clean(i.addresses.ipv6)}/128`,
+  ];
+  if (i.dns.length) lines.push(`DNS = ${i.dns.map(clean).join(', ')}`);
+  lines.push(
+    '',
+    '[Peer]',
+    `PublicKey = ${i.peerPublicKey}`,
+    `Endpoint = ${clean(i.endpoint)}`,
+    `AllowedIPs = ${(i.allowedIps ?? ['0.0.0.0/0', '::/0']).map(clean).join(', ')}`,
+    `PersistentKeepalive = ${i.persistentKeepalive ?? 25}`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** A tunnel name WireGuard apps accept: at most 15 of [a-zA-Z0-9_=+.-]. */
+export function tunnelName(prefix: string, region: string): string {
+  const name = `${prefix}-${region}`.replace(/[^a-zA-Z0-9_=+.-]/g, '').slice(0, 15);
+  return name.length ? name : 'damm';
+}
