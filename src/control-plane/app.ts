@@ -8,7 +8,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
-import { errorHandler } from './errors-http.js';
+import { createErrorHandler } from './errors-http.js';
 import type { Ctx } from './context.js';
 import { publicRoutes } from './routes/public.js';
 import { operatorRoutes } from './routes/operator.js';
@@ -45,7 +45,7 @@ export async function buildApp(opts: AppOptions) {
     ajv: { customOptions: { removeAdditional: false, allErrors: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setErrorHandler(errorHandler);
+  app.setErrorHandler(createErrorHandler((code) => ctx.metrics.rejections.inc({ reason: code })));
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: { code: 'not_found', message: `Nothing at ${request.method} ${request.url.split('?')[0]}.`, requestId: request.id } });
   });
@@ -57,9 +57,6 @@ export async function buildApp(opts: AppOptions) {
     const route = request.routeOptions.url ?? 'unmatched';
     ctx.metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
     ctx.metrics.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
-    if (reply.statusCode >= 400 && reply.statusCode < 500) {
-      // rejection reasons are counted where they are decided; here only the generic ones
-    }
   });
 
   await app.register(swagger, {

@@ -30,7 +30,8 @@ function fromFastify(err: FastifyError): DammError | null {
   return null;
 }
 
-export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+/** `onRefused` sees the code of every refusal (4xx and 503), for the rejections metric. */
+export const createErrorHandler = (onRefused: (code: ErrorCode) => void) => (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
   const damm = isDammError(err) ? err : fromFastify(err);
   if (!damm) {
     request.log.error({ err }, 'unhandled error');
@@ -38,6 +39,7 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     return;
   }
   const status = httpStatusFor(damm.code);
+  if (status < 500 || status === 503) onRefused(damm.code);
   if (status >= 500) request.log.error({ err: damm, cause: damm.cause }, damm.message);
   else request.log.info({ code: damm.code }, 'request refused');
   const retry = damm.details?.retryAfterSeconds;
@@ -50,4 +52,4 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
       ...(typeof retry === 'number' ? { retryAfterSeconds: retry } : {}),
     },
   });
-}
+};

@@ -60,16 +60,17 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
       load: load.get(g.id) ?? 0,
       tiers: g.endpoints.map((e) => e.tier),
     }));
-  const decision = place(requested, candidates);
-  if (!decision) {
-    ctx.metrics.rejections.inc({ reason: 'no_gateway_available' });
-    throw new DammError('no_gateway_available', 'No DAMM gateway is online right now, so there is nowhere to connect you. Your pass was not used; try again in a few minutes.');
-  }
-  const gateway = gateways.find((g) => g.id === decision.gatewayId)!;
-  const door = [...gateway.endpoints].sort((a, b) => a.tier.localeCompare(b.tier))[0]!;
+  const placed = place(requested, candidates);
 
-  const device = await withTx(ctx.db, async (tx) => {
+  const { device, decision } = await withTx(ctx.db, async (tx) => {
+    // The pass is checked first so a person hears about their pass before
+    // about capacity; with no gateway the transaction rolls back and the
+    // pass stays usable.
     const pass = await consumePass(tx, req.installPass, now);
+    if (!placed) {
+      throw new DammError('no_gateway_available', 'No DAMM gateway is online right now, so there is nowhere to connect you. Your pass was not used; try again in a few minutes.');
+    }
+    const decision = placed;
     const offset = await takeAddressOffset(tx, ctx.pools.maxOffset);
     const addr = addressesFor(ctx.pools, offset);
     const id = randomUUID();
@@ -98,9 +99,11 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
         `device:${id}`, JSON.stringify({ publicKey: req.publicKey, ipv4: addr.ipv4, region: decision.region, gatewayId: decision.gatewayId, honoured: decision.honoured })],
     );
     for (const l of ctx.deviceListeners) await l.deviceAdmitted(tx, row);
-    return row;
+    return { device: row, decision };
   });
   ctx.metrics.enrollments.inc();
+  const gateway = gateways.find((g) => g.id === decision.gatewayId)!;
+  const door = [...gateway.endpoints].sort((a, b) => a.tier.localeCompare(b.tier))[0]!;
   const quota = ctx.config.serviceTiers[device.tier]?.quotaBytes ?? null;
   return {
     deviceId: device.id,

@@ -25,7 +25,6 @@ export interface MintedPass {
 /** Public minting by an anonymous visitor, limited per client IP across all processes. */
 export async function mintPublicPass(ctx: Ctx, clientIp: string): Promise<MintedPass> {
   if (!ctx.config.publicMinting) {
-    ctx.metrics.rejections.inc({ reason: 'public_minting_disabled' });
     throw new DammError('public_minting_disabled', 'This DAMM service is invite-only: ask its operator for an invite link.');
   }
   const now = ctx.clock.now();
@@ -37,7 +36,6 @@ export async function mintPublicPass(ctx: Ctx, clientIp: string): Promise<Minted
     const perIp = surge ? Math.max(1, Math.floor(ctx.config.mintLimitPerHour / 3)) : ctx.config.mintLimitPerHour;
     const slot = await takeToken(tx, `mint:ip:${clientIp}`, perIp, HOUR, now);
     if (!slot.allowed) {
-      ctx.metrics.rejections.inc({ reason: 'rate_limited' });
       const retryAfterSeconds = Math.max(1, Math.ceil((slot.resetAt.getTime() - now.getTime()) / 1000));
       throw new DammError('rate_limited', `Too many install passes from your network this hour${surge ? ' (the service is busy, so limits are tighter)' : ''}. Try again in ${Math.ceil(retryAfterSeconds / 60)} minute(s).`, {
         details: { retryAfterSeconds },
