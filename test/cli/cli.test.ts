@@ -1,0 +1,116 @@
+/** The damm binary as an operator uses it: init, serve, passes, invites, gateways, devices, audit. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { mkdtemp, rm, stat, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { wgKeyPair } from '../helpers/keys.js';
+
+const exec = promisify(execFile);
+const BIN = path.resolve('dist/cli/main.js');
+let database: TestDatabase;
+let dataDir: string;
+let server: ReturnType<typeof spawn> | null = null;
+let url = '';
+
+async function damm(args: string[], opts: { allowFail?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await exec(process.execPath, [BIN, ...args, ...(args.includes('--help') ? [] : [])], {
+      env: { ...process.env, DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir },
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    if (!opts.allowFail) throw err;
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+before(async () => {
+  await stat(BIN).catch(() => {
+    throw new Error('dist/cli/main.js is missing: run "npm run build" first (npm test does)');
+  });
+  database = await createTestDatabase();
+  dataDir = await mkdtemp(path.join(tmpdir(), 'damm-cli-'));
+});
+after(async () => {
+  server?.kill('SIGTERM');
+  await database?.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+test('--help works on every command', async () => {
+  for (const cmd of [[], ['serve'], ['init'], ['pass', 'issue'], ['invite', 'issue'], ['device', 'list'], ['device', 'revoke'], ['gateway', 'add'], ['gateway', 'list'], ['audit', 'tail']]) {
+    const r = await damm([...cmd, '--help']);
+    assert.match(r.stdout, /Usage: damm/, cmd.join(' '));
+  }
+});
+
+test('init creates keys and a private operator token', async () => {
+  const r = await damm(['init']);
+  assert.match(r.stdout, /operator token written/);
+  const tokenFile = path.join(dataDir, 'operator-token');
+  assert.equal((await stat(tokenFile)).mode & 0o777, 0o600);
+  assert.match(await readFile(tokenFile, 'utf8'), /^do_/);
+  assert.ok(!r.stdout.includes((await readFile(tokenFile, 'utf8')).trim()), 'the token itself is not printed');
+});
+
+test('serve prints its URL and the operator commands work against it', async () => {
+  server = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env: { ...process.env, DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir, DAMM_LOG_LEVEL: 'warn' } });
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    server!.stdout!.on('data', (d) => {
+      out += String(d);
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    server!.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+    setTimeout(() => reject(new Error(`serve printed no URL: ${out}`)), 20000);
+  });
+  assert.equal((await (await fetch(`${url}/healthz`)).json()).status, 'ok');
+
+  const gw = JSON.parse((await damm(['gateway', 'add', '--region', 'NL', '--country', 'NL', '--json'])).stdout);
+  assert.match(gw.registrationToken, /^dg_/);
+  const reg = await fetch(`${url}/v1/gateways/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ registrationToken: gw.registrationToken, wgPublicKey: wgKeyPair().publicKey, endpoints: [{ tier: 'T0', host: '192.0.2.1', port: 51820 }], egressIps: ['192.0.2.1'] }),
+  });
+  assert.equal(reg.status, 201);
+  assert.match((await damm(['gateway', 'list'])).stdout, /NL\s+NL\s+true/);
+
+  const inv = JSON.parse((await damm(['invite', 'issue', '--uses', '2', '--tier', 'standard', '--expires', '2d', '--json'])).stdout);
+  assert.equal(inv.uses, 2);
+  assert.match(inv.link, /\/get\/\?invite=dp_/);
+  const pass = JSON.parse((await damm(['pass', 'issue', '--json'])).stdout);
+  const enrolled = await fetch(`${url}/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ installPass: pass.token, publicKey: wgKeyPair().publicKey }) });
+  const dev = (await enrolled.json()) as { deviceId: string };
+  assert.equal(enrolled.status, 201);
+
+  const list = JSON.parse((await damm(['device', 'list', '--json'])).stdout);
+  assert.equal(list.devices[0].id, dev.deviceId);
+  assert.match((await damm(['device', 'revoke', dev.deviceId, '--reason', 'test'])).stdout, /revoked/);
+  assert.match((await damm(['device', 'list', '--state', 'revoked'])).stdout, new RegExp(dev.deviceId));
+  const audit = (await damm(['audit', 'tail', '--limit', '50'])).stdout;
+  for (const a of ['gateway.added', 'invite.issued', 'pass.minted', 'device.enrolled', 'device.revoked']) assert.match(audit, new RegExp(a.replace('.', '\\.')));
+});
+
+test('friendly errors and non-zero exits', async () => {
+  const bad = await damm(['device', 'revoke', 'not-a-uuid'], { allowFail: true });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^damm: .*\[invalid_request\]/m);
+  const unknown = await damm(['frobnicate'], { allowFail: true });
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command/);
+  const missing = await damm(['gateway', 'add', '--region', 'NL'], { allowFail: true });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--country/);
+  const badInt = await damm(['invite', 'issue', '--uses', 'zero'], { allowFail: true });
+  assert.notEqual(badInt.code, 0);
+  const noToken = await exec(process.execPath, [BIN, 'device', 'list', '--url', url, '--token', 'do_wrongwrongwrongwrongwrongwrong'], { env: { ...process.env } }).catch((e) => e);
+  assert.equal(noToken.code, 1);
+  assert.match(noToken.stderr, /\[unauthorized\]/);
+});
