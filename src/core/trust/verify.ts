@@ -46,7 +46,7 @@ function assertNotFromFuture(issued: Date, now: Date, what: string): void {
 // ---------------------------------------------------------------------------
 // Catalog
 
-export interface CatalogPayload<F = unknown> {
+export interface CatalogBody<F = unknown> {
   version: number;
   issuedAt: string;
   expiresAt: string;
@@ -73,8 +73,8 @@ export interface VerifyCatalogOptions<F> {
   validateFrontDoors?: (frontDoors: unknown[]) => F[];
 }
 
-export interface VerifiedCatalog<F = unknown> {
-  catalog: CatalogPayload<F>;
+export interface RootVerifiedCatalog<F = unknown> {
+  catalog: CatalogBody<F>;
   version: number;
   payloadSha256: string;
   issuedAt: Date;
@@ -103,7 +103,7 @@ export function verifyCatalogWithRoot<F = unknown>(
   envelope: unknown,
   root: VerifiedRoot,
   opts: VerifyCatalogOptions<F>,
-): VerifiedCatalog<F> {
+): RootVerifiedCatalog<F> {
   const now = checkNow(opts.now);
   const lastSeen = checkLastSeen(opts.lastSeen);
   const grace = opts.graceSeconds ?? 0;
@@ -284,15 +284,12 @@ export function verifyRevocationWithRoot(envelope: unknown, root: VerifiedRoot, 
 // ---------------------------------------------------------------------------
 // Producing (control plane side). During a rotation overlap pass both the old
 // and the new online keys so every client, whichever root it holds, accepts.
+// Catalogs are signed by core/catalog.ts `signCatalog` (same bytes: JSON.stringify).
 
 function signJson(type: (typeof PAYLOAD_TYPES)[keyof typeof PAYLOAD_TYPES], value: unknown, keys: readonly SigningKey[]): Envelope {
   const seen = new Set<string>();
   const unique = keys.filter((k) => (seen.has(k.keyid) ? false : (seen.add(k.keyid), true)));
   return signEnvelope(type, utf8.encode(JSON.stringify(value)), unique);
-}
-
-export function signCatalog<F>(catalog: CatalogPayload<F>, keys: readonly SigningKey[]): Envelope {
-  return signJson(PAYLOAD_TYPES.catalog, catalog, keys);
 }
 
 export function signAdmission(record: AdmissionRecord, keys: readonly SigningKey[]): Envelope {
