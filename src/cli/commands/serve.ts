@@ -1,7 +1,7 @@
 import { writeFile, readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { createControlPlane, openStore } from '../../control-plane/server.js';
+import { createControlPlane, openStore, type StoreHandle } from '../../control-plane/server.js';
 import { loadKeyRing } from '../../control-plane/keyring.js';
 import { createOperatorToken } from '../../control-plane/services/operators.js';
 import { checkPoolSettings } from '../../control-plane/pool-settings.js';
@@ -13,10 +13,10 @@ import { fail } from '../output.js';
  * Creates what a control plane needs on first use: data directory, online
  * keys, store and schema, and one operator token written to a 0600 file.
  */
-export async function initDataDir(config: Config, say: (line: string) => void): Promise<void> {
+export async function initDataDir(config: Config, say: (line: string) => void, given?: StoreHandle): Promise<void> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await loadKeyRing(config.dataDir, { create: true, now: new Date() });
-  const store = await openStore(config);
+  const store = given ?? (await openStore(config));
   try {
     await checkPoolSettings(store.db, config);
     const tokenFile = path.join(config.dataDir, 'operator-token');
@@ -28,7 +28,7 @@ export async function initDataDir(config: Config, say: (line: string) => void): 
     }
     say(`store ready (${store.kind}); keys in ${path.join(config.dataDir, 'keys')}`);
   } finally {
-    await store.close();
+    if (!given) await store.close();
   }
 }
 
@@ -52,13 +52,15 @@ export function registerServe(program: Command): void {
     .action(async (opts: { dataDir: string; host?: string; port?: number }) => {
       try {
         const config = configFor(opts, { ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) });
-        await initDataDir(config, (l) => process.stdout.write(`${l}\n`));
-        const cp = await createControlPlane({ config });
+        const store = await openStore(config);
+        await initDataDir(config, (l) => process.stdout.write(`${l}\n`), store);
+        const cp = await createControlPlane({ config, store });
         const url = await cp.app.listen({ host: config.host, port: config.port });
         await writeFile(path.join(config.dataDir, 'url'), `${url}\n`, { mode: 0o600 });
         process.stdout.write(`DAMM control plane listening on ${url}\n  wizard:  ${url}/get/\n  posture: ${url}/v1/posture\n  API:     ${url}/v1/openapi.json\n`);
         const stop = async () => {
           await cp.close();
+          await store.close();
           process.exit(0);
         };
         process.once('SIGINT', () => void stop());
