@@ -1,0 +1,36 @@
+/** Invites arrive in the link (`/get/?invite=…` or `#invite=…`) or pasted by hand. */
+
+/** Same as PassToken in core/api-schemas.ts (a test keeps them equal; TypeBox stays out of the page). */
+export const PASS_TOKEN_PATTERN = '^dp_[A-Za-z0-9_-]{22,64}$';
+const PASS_TOKEN = new RegExp(PASS_TOKEN_PATTERN);
+
+export type InviteInput = { token: string } | { malformed: true } | null;
+
+/** Accepts a whole invite link or the bare code; null when nothing was given. */
+export function parseInvite(text: string): InviteInput {
+  const t = text.trim();
+  if (!t) return null;
+  let candidate = t;
+  const m = /[?#&]invite=([^&#\s]*)/.exec(t);
+  if (m) {
+    try {
+      candidate = decodeURIComponent(m[1]!);
+    } catch {
+      return { malformed: true };
+    }
+  }
+  return PASS_TOKEN.test(candidate) ? { token: candidate } : { malformed: true };
+}
+
+/**
+ * Reads the invite from this page's address, then removes it from the
+ * address bar and history so it is not shared, bookmarked or shown by accident.
+ */
+export function takeInviteFromLocation(loc: Location, hist: History): InviteInput {
+  const fromQuery = new URLSearchParams(loc.search).get('invite');
+  const fromHash = new URLSearchParams(loc.hash.slice(1)).get('invite');
+  const raw = fromQuery ?? fromHash;
+  if (raw === null) return null;
+  hist.replaceState(null, '', loc.pathname);
+  return PASS_TOKEN.test(raw) ? { token: raw } : { malformed: true };
+}
