@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Ctx, DeviceChangeListener } from './context.js';
+import { feedExtension } from './feed-extension.js';
 
 export interface ControlPlaneExtension {
   name: string;
@@ -17,5 +18,5 @@ export interface ControlPlaneExtension {
 }
 
 export function defaultExtensions(): ControlPlaneExtension[] {
-  return [];
+  return [feedExtension()];
 }

@@ -6,6 +6,7 @@ import { enroll } from '../services/enroll.js';
 import { whoami, type UsageReader } from '../services/whoami.js';
 import { currentCatalog } from '../services/catalog.js';
 import { posture } from '../services/posture.js';
+import { readUsage } from '../services/usage.js';
 import type { Ctx } from '../context.js';
 
 const errors = { 400: S.ErrorBody, 403: S.ErrorBody, 409: S.ErrorBody, 429: S.ErrorBody, 503: S.ErrorBody };
@@ -41,7 +42,7 @@ export const publicRoutes = (ctx: Ctx, usage?: UsageReader): FastifyPluginAsyncT
     schema: { summary: 'What the control plane sees of the caller, and whether it came through DAMM', tags: ['status'], querystring: S.WhoamiQuery, response: { 200: S.Whoami, 400: S.ErrorBody } },
   }, async (request, reply) => {
     void reply.header('cache-control', 'no-store');
-    return whoami(ctx, request.ip, request.query.device, usage);
+    return whoami(ctx, request.ip, request.query.device, usage ?? readUsage);
   });
 
   app.get('/catalog', {

@@ -1,0 +1,92 @@
+/**
+ * Gateway-facing routes after registration: the change feed (long poll), the
+ * snapshot, and the heartbeat with meter readings. Every call carries the
+ * gateway's own credential, and a gateway may only use its own id.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import * as S from '../../core/api-schemas.js';
+import * as F from '../../core/feed-api.js';
+import { DammError } from '../../core/errors.js';
+import { readFeed, readSnapshot } from '../../store/feed.js';
+import { authenticateGateway, scopeOf, type GatewayRow } from '../services/gateways.js';
+import { recordHeartbeat } from '../services/usage.js';
+import type { FeedService } from '../services/feed.js';
+import type { Ctx } from '../context.js';
+
+const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 403: S.ErrorBody };
+const security = [{ gateway: [] }];
+
+function bearer(header: string | undefined): string | undefined {
+  const m = /^Bearer (\S+)$/.exec(header ?? '');
+  return m?.[1];
+}
+
+export const gatewayFeedRoutes = (ctx: Ctx, feed: FeedService): FastifyPluginAsyncTypebox => async (app) => {
+  app.decorateRequest('gateway', null);
+  app.addHook('onRequest', async (request) => {
+    const gw = await authenticateGateway(ctx.db, bearer(request.headers.authorization));
+    const id = (request.params as { id?: string }).id;
+    if (gw.id !== id) throw new DammError('forbidden', 'A gateway may only use its own feed, snapshot and heartbeat.');
+    (request as unknown as { gateway: GatewayRow }).gateway = gw;
+  });
+  const gatewayOf = (request: unknown) => (request as { gateway: GatewayRow }).gateway;
+
+  app.get('/:id/feed', {
+    schema: {
+      summary: 'Admission and revocation events for this gateway after a revision (long poll)',
+      description:
+        'Answers at once when there are events after `after`, else holds the request up to `wait` seconds. ' +
+        '`revision` in the answer is the cursor for the next call. A cursor older than the retained feed ' +
+        '(or newer than the store) gets 410 cursor_expired: take GET /snapshot and resume from its revision.',
+      tags: ['gateway'],
+      security,
+      params: F.GatewayIdParams,
+      querystring: F.FeedQuery,
+      response: { 200: F.FeedResponse, 410: S.ErrorBody, ...errors },
+    },
+  }, async (request) => {
+    const scope = scopeOf(gatewayOf(request).region);
+    const { after } = request.query;
+    const limit = request.query.limit ?? 5000;
+    const deadline = Date.now() + (request.query.wait ?? 25) * 1000;
+    const abort = new AbortController();
+    request.raw.once('close', () => abort.abort());
+    for (;;) {
+      const r = await readFeed(ctx.db, scope, after, limit);
+      if (r.expired) {
+        throw new DammError('cursor_expired', `Cursor ${after} is outside the feed the store holds (retained after ${r.prunedThrough}, head ${r.head}); take a snapshot.`);
+      }
+      const remaining = deadline - Date.now();
+      if (r.events.length > 0 || remaining <= 0 || abort.signal.aborted) {
+        return { revision: r.revision, events: r.events };
+      }
+      // Re-read at least every few seconds even without a wake-up, in case LISTEN is down.
+      await feed.waitForChange(r.head, Math.min(remaining, 5000), abort.signal);
+    }
+  });
+
+  app.get('/:id/snapshot', {
+    schema: {
+      summary: 'Every current admission record of this gateway\'s scope, and the feed revision it is consistent at',
+      tags: ['gateway'],
+      security,
+      params: F.GatewayIdParams,
+      response: { 200: F.SnapshotResponse, ...errors },
+    },
+  }, async (request) => readSnapshot(ctx.db, scopeOf(gatewayOf(request).region)));
+
+  app.post('/:id/heartbeat', {
+    bodyLimit: 4 * 1024 * 1024,
+    schema: {
+      summary: 'Liveness plus per-peer byte deltas since the last counted heartbeat',
+      tags: ['gateway'],
+      security,
+      params: F.GatewayIdParams,
+      body: F.HeartbeatRequest,
+      response: { 200: F.HeartbeatResponse, ...errors },
+    },
+  }, async (request) => {
+    const r = await recordHeartbeat(ctx, gatewayOf(request), request.body);
+    return { counted: r.counted, devices: r.devices, suspended: r.suspended.length };
+  });
+};

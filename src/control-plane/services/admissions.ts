@@ -1,0 +1,155 @@
+/**
+ * Admission records on the control-plane side: signed inside the transaction
+ * that admits or removes a device (so the feed event commits atomically with
+ * the change), and renewed by a background job before they expire.
+ */
+import { createPrivateKey, sign as nodeSign, verify as nodeVerify, createPublicKey, type KeyObject } from 'node:crypto';
+import {
+  ADMISSION_VALIDITY_SECONDS,
+  admissionRecordFor,
+  revocationRecordFor,
+  signRecord,
+  type Ed25519,
+} from '../../core/admission.js';
+import { toHex } from '../../core/bytes.js';
+import { withTx, type Tx } from '../../store/db.js';
+import { insertFeedEvents, type NewFeedEvent } from '../../store/feed.js';
+import { DEVICE_COLUMNS } from './devices.js';
+import type { Ctx, DeviceChangeListener, DeviceRow } from '../context.js';
+import type { FeedService } from './feed.js';
+
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** Ed25519 through Node's native crypto (~0.02 ms to sign vs ~0.5 ms in pure JS). Key objects are cached per key. */
+export function nodeEd25519(): Ed25519 {
+  const priv = new Map<string, KeyObject>();
+  const pub = new Map<string, KeyObject>();
+  return {
+    sign(message, seed) {
+      const id = toHex(seed);
+      let k = priv.get(id);
+      if (!k) {
+        k = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
+        priv.set(id, k);
+      }
+      return new Uint8Array(nodeSign(null, message, k));
+    },
+    verify(signature, message, publicKey) {
+      const id = toHex(publicKey);
+      let k = pub.get(id);
+      try {
+        if (!k) {
+          k = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' });
+          pub.set(id, k);
+        }
+        return nodeVerify(null, message, k, signature);
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+export interface AdmissionOptions {
+  validitySeconds?: number;
+  /** Renew records ending within this window (default a third of the validity). */
+  renewBeforeSeconds?: number;
+  renewIntervalMs?: number;
+  renewBatch?: number;
+}
+
+export class AdmissionIssuer {
+  private readonly ed = nodeEd25519();
+  readonly validitySeconds: number;
+  readonly renewBeforeSeconds: number;
+  private readonly renewIntervalMs: number;
+  private readonly renewBatch: number;
+  private timer: NodeJS.Timeout | null = null;
+  private renewing: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly feed: FeedService,
+    opts: AdmissionOptions = {},
+  ) {
+    this.validitySeconds = opts.validitySeconds ?? ADMISSION_VALIDITY_SECONDS;
+    this.renewBeforeSeconds = opts.renewBeforeSeconds ?? Math.floor(this.validitySeconds / 3);
+    this.renewIntervalMs = opts.renewIntervalMs ?? 60_000;
+    this.renewBatch = opts.renewBatch ?? 500;
+  }
+
+  private admissionEvent(d: DeviceRow, now: Date): NewFeedEvent {
+    const record = admissionRecordFor({ id: d.id, publicKey: d.public_key, ipv4: d.ipv4, ipv6: d.ipv6, scope: d.scope }, now, this.validitySeconds);
+    return { scope: d.scope, deviceId: d.id, kind: 'upsert', envelope: signRecord(record, this.ctx.keys.signers('admission'), this.ed) };
+  }
+
+  private removalEvent(d: DeviceRow, now: Date, reason: string): NewFeedEvent {
+    const record = revocationRecordFor({ id: d.id, publicKey: d.public_key, scope: d.scope }, now);
+    return { scope: d.scope, deviceId: d.id, kind: 'remove', envelope: signRecord(record, this.ctx.keys.signers('admission'), this.ed), reason };
+  }
+
+  listener(): DeviceChangeListener {
+    return {
+      deviceAdmitted: async (tx, device) => {
+        const now = this.ctx.clock.now();
+        await insertFeedEvents(tx, [this.admissionEvent(device, now)]);
+        await tx.query('INSERT INTO admissions (device_id, scope, not_after) VALUES ($1, $2, $3)', [
+          device.id,
+          device.scope,
+          new Date(now.getTime() + this.validitySeconds * 1000),
+        ]);
+        this.feed.wrote(tx);
+      },
+      deviceRemoved: async (tx, device, reason) => {
+        await insertFeedEvents(tx, [this.removalEvent(device, this.ctx.clock.now(), reason)]);
+        await tx.query('DELETE FROM admissions WHERE device_id = $1', [device.id]);
+        this.feed.wrote(tx);
+      },
+    };
+  }
+
+  /** Re-issues records of active devices that end within the renewal window. Returns how many were renewed. */
+  async renewDue(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const now = this.ctx.clock.now();
+      const n = await withTx(this.ctx.db, async (tx: Tx) => {
+        // Device rows are locked first (as revocation and suspension do), and
+        // rows another process is renewing are skipped.
+        const r = await tx.query<DeviceRow>(
+          `SELECT ${DEVICE_COLUMNS} FROM devices
+           WHERE state = 'active' AND id IN (SELECT device_id FROM admissions WHERE not_after < $1 ORDER BY not_after LIMIT $2)
+           FOR UPDATE SKIP LOCKED`,
+          [new Date(now.getTime() + this.renewBeforeSeconds * 1000), this.renewBatch],
+        );
+        if (r.rows.length === 0) return 0;
+        await insertFeedEvents(tx, r.rows.map((d) => this.admissionEvent(d, now)));
+        await tx.query('UPDATE admissions SET not_after = $2 WHERE device_id = ANY($1::uuid[])', [
+          r.rows.map((d) => d.id),
+          new Date(now.getTime() + this.validitySeconds * 1000),
+        ]);
+        this.feed.wrote(tx);
+        return r.rows.length;
+      });
+      total += n;
+      if (n < this.renewBatch) return total;
+    }
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.renewing) return;
+      this.renewing = this.renewDue()
+        .then((n) => (n > 0 ? this.ctx.log.info({ renewed: n }, 'admission records renewed') : undefined))
+        .catch((err) => this.ctx.log.warn({ err }, 'admission renewal failed'))
+        .finally(() => (this.renewing = null));
+    }, this.renewIntervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.renewing;
+  }
+}

@@ -1,0 +1,83 @@
+/** Shared pieces of the feed, agent and e2e tests: a control plane with the feed extension, enrollment, gateway calls. */
+import { startTestControlPlane, registerTestGateway, type TestControlPlane } from '../helpers/control-plane.js';
+import { wgKeyPair } from '../helpers/keys.js';
+import { feedExtension, type FeedExtension, type FeedExtensionOptions } from '../../src/control-plane/feed-extension.js';
+import type { Config } from '../../src/control-plane/config.js';
+import type { Clock } from '../../src/core/clock.js';
+import type { TestDatabase } from '../helpers/db.js';
+
+export interface FeedControlPlane extends TestControlPlane {
+  ext: FeedExtension;
+}
+
+export async function startFeedControlPlane(
+  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; feed?: FeedExtensionOptions; host?: string } = {},
+): Promise<FeedControlPlane> {
+  const ext = feedExtension(opts.feed ?? {});
+  const cp = await startTestControlPlane({
+    extensions: [ext],
+    ...(opts.config ? { config: opts.config } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.database ? { database: opts.database } : {}),
+    ...(opts.host ? { host: opts.host } : {}),
+  });
+  return Object.assign(cp, { ext });
+}
+
+export interface TestGateway {
+  gatewayId: string;
+  credential: string;
+  scope: string;
+  tunnel: { ipv4Cidr: string; ipv6Prefix: string; gatewayIpv4: string; gatewayIpv6: string };
+  admissionKeys: { keyid: string; publicKey: string }[];
+}
+
+export async function addGateway(cp: TestControlPlane, opts: { region?: string; country?: string; egressIps?: string[] } = {}): Promise<TestGateway> {
+  return (await registerTestGateway(cp, { publicKey: wgKeyPair().publicKey, ...opts })) as unknown as TestGateway;
+}
+
+export function gwCall(cp: TestControlPlane, gw: { gatewayId: string; credential: string }, method: string, path: string, body?: unknown) {
+  return cp.call(method, `/v1/gateways/${gw.gatewayId}${path}`, body, { authorization: `Bearer ${gw.credential}` });
+}
+
+export async function invite(cp: TestControlPlane, uses: number, tier?: string): Promise<string> {
+  const r = await cp.op('POST', '/v1/operator/invites', { uses, ...(tier ? { tier } : {}) });
+  if (r.status !== 201) throw new Error(`invite failed: ${JSON.stringify(r.body)}`);
+  return r.body.token as string;
+}
+
+export async function enroll(url: string, pass: string, region = 'NL'): Promise<{ deviceId: string; publicKey: string; privateKey: string; body: any }> {
+  const kp = wgKeyPair();
+  const res = await fetch(`${url}/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ installPass: pass, publicKey: kp.publicKey, region }),
+  });
+  const body = (await res.json()) as any;
+  if (res.status !== 201) throw new Error(`enroll failed ${res.status}: ${JSON.stringify(body)}`);
+  return { deviceId: body.deviceId, ...kp, body };
+}
+
+/** Reads the whole feed from `after` until it is drained (no waiting). */
+export async function drainFeed(cp: TestControlPlane, gw: TestGateway, after: number) {
+  const events: any[] = [];
+  let cursor = after;
+  for (;;) {
+    const r = await gwCall(cp, gw, 'GET', `/feed?after=${cursor}&wait=0`);
+    if (r.status !== 200) throw new Error(`feed ${r.status}: ${JSON.stringify(r.body)}`);
+    events.push(...r.body.events);
+    if (r.body.revision === cursor && r.body.events.length === 0) return { events, revision: cursor };
+    cursor = r.body.revision;
+    if (r.body.events.length === 0) return { events, revision: cursor };
+  }
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
