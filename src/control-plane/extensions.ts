@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Ctx, DeviceChangeListener } from './context.js';
+import { wizardExtension } from './wizard-extension.js';
 import { feedExtension } from './feed-extension.js';
 
 export interface ControlPlaneExtension {
@@ -18,5 +19,5 @@ export interface ControlPlaneExtension {
 }
 
 export function defaultExtensions(): ControlPlaneExtension[] {
-  return [feedExtension()];
+  return [feedExtension(), wizardExtension()];
 }
