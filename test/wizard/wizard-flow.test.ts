@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { x25519 } from '@noble/curves/ed25519.js';
 import QRCode from 'qrcode';
 import type { Page } from 'playwright-core';
@@ -328,5 +329,50 @@ test('posture panel: a catalog whose signature does not verify is reported, not 
   await line.waitFor();
   assert.match(await line.innerText(), /could not be verified/);
   await screenshots(page, '10-posture-catalog-unverified');
+  await page.context().close();
+});
+
+/** A non-loopback IPv4 address of this machine: plain http there is not a secure origin. */
+function lanAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  throw new Error('this machine has no non-loopback IPv4 address to serve the wizard on an insecure origin');
+}
+
+test('on a plain-http origin (no crypto.subtle) the key is made with @noble/curves and the flow still works', async () => {
+  const lan = await startTestControlPlane({ host: lanAddress(), config: { gatewayOfflineAfterSeconds: 3600 } });
+  try {
+    await registerTestGateway(lan, { publicKey: GATEWAY_KEY });
+    const page = await newPage(browser);
+    const { traffic } = await runFlow(page, `${lan.url}/get/`);
+    assert.equal(await page.evaluate(() => [window.isSecureContext, typeof crypto.subtle]).then(String), 'false,undefined');
+    assert.equal(await page.locator('#result').getAttribute('data-key-source'), 'noble');
+    const privateKey = await renderedPrivateKey(page);
+    const exchanges = await traffic.settled();
+    const enroll = exchanges.find((e) => e.url.endsWith('/v1/enroll'))!;
+    assert.equal(JSON.parse(enroll.requestBody).publicKey, Buffer.from(x25519.getPublicKey(Buffer.from(privateKey, 'base64'))).toString('base64'));
+    assertNoSecretAnywhere(exchanges, privateKey, [...traffic.console, ...lan.logs]);
+    // The catalog is verified here too (core's verifyCatalog needs no WebCrypto).
+    assert.equal(await page.locator('#posture-catalog').getAttribute('data-verified'), 'true');
+    // No async clipboard on an insecure origin: the copy button falls back to selecting the text.
+    await page.locator('#conf-details summary').click();
+    await page.locator('#copy').click();
+    assert.match(await page.locator('#copy-status').innerText(), /Copied\.|Selected/);
+    await page.context().close();
+  } finally {
+    await lan.stop();
+  }
+});
+
+test('copy button puts exactly the config on the clipboard', async () => {
+  const page = await newPage(browser);
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cp.url });
+  await runFlow(page, `${cp.url}/get/`);
+  await page.locator('#conf-details summary').click();
+  await page.locator('#copy').click();
+  await page.locator('#copy-status', { hasText: 'Copied.' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), await page.locator('#conf').inputValue());
+  await screenshots(page, '11-ready-config-text-copied');
   await page.context().close();
 });
