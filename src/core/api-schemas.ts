@@ -6,6 +6,7 @@
 import { Type, type Static, type TSchema, type TProperties, type ObjectOptions } from '@sinclair/typebox';
 import { WG_KEY_PATTERN } from './wg-key.js';
 import { TRANSPORT_TIERS } from './tiers.js';
+import { PASS_TOKEN_PATTERN } from './format-checks.js';
 
 export const Strict = <T extends TProperties>(props: T, opts: ObjectOptions = {}) =>
   Type.Object(props, { additionalProperties: false, ...opts });
@@ -19,7 +20,7 @@ export const Region = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,31}$', 
 export const Country = Type.String({ pattern: '^[A-Za-z]{2}$', description: 'ISO 3166-1 alpha-2 country code' });
 export const TransportTier = Type.Union(TRANSPORT_TIERS.map((t) => Type.Literal(t)));
 export const ServiceTierName = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' });
-export const PassToken = Type.String({ pattern: '^dp_[A-Za-z0-9_-]{22,64}$', description: 'Install pass or invite (opaque)' });
+export const PassToken = Type.String({ pattern: PASS_TOKEN_PATTERN, description: 'Install pass or invite (opaque)' });
 
 export const ErrorBody = Strict({
   error: Strict({

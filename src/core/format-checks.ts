@@ -13,3 +13,6 @@ export function isDateTime(v: string): boolean {
 export function isUuid(v: string): boolean {
   return UUID.test(v);
 }
+
+/** Install passes and invites: opaque bearer tokens (the API schema and the wizard both use this). */
+export const PASS_TOKEN_PATTERN = '^dp_[A-Za-z0-9_-]{22,64}$';

@@ -1,7 +1,6 @@
 /** Invites arrive in the link (`/get/?invite=…` or `#invite=…`) or pasted by hand. */
+import { PASS_TOKEN_PATTERN } from '../core/format-checks.js';
 
-/** Same as PassToken in core/api-schemas.ts (a test keeps them equal; TypeBox stays out of the page). */
-export const PASS_TOKEN_PATTERN = '^dp_[A-Za-z0-9_-]{22,64}$';
 const PASS_TOKEN = new RegExp(PASS_TOKEN_PATTERN);
 
 export type InviteInput = { token: string } | { malformed: true } | null;
