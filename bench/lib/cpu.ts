@@ -1,0 +1,80 @@
+/**
+ * CPU time spent per process during a phase, read from /proc: the load
+ * generator (this process), the control plane (a child) and the Postgres
+ * backends serving the benchmark's database. On a noisy 2-core machine, CPU
+ * milliseconds per enrollment is steadier than wall time and says where the
+ * time goes.
+ */
+import { readFileSync } from 'node:fs';
+
+const TICK_MS = 10; // CLK_TCK is 100 on Linux x86-64
+
+/** utime + stime of a process in ms, or null when it is gone / unreadable. */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    return (utime + stime) * TICK_MS;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size (VmRSS) and its high-water mark (VmHWM) of a process, in MB. */
+export function processMemMB(pid: number): { rssMB: number; hwmMB: number } | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN);
+    return { rssMB: Math.round((kb('VmRSS') / 1024) * 10) / 10, hwmMB: Math.round((kb('VmHWM') / 1024) * 10) / 10 };
+  } catch {
+    return null;
+  }
+}
+
+/** Whole-machine busy and total jiffies (all cores) from /proc/stat. */
+export function systemTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+export interface CpuSnapshot {
+  at: number;
+  self: number;
+  procs: Map<number, number>;
+  system: { busy: number; total: number };
+}
+
+export function snapshot(pids: number[]): CpuSnapshot {
+  const procs = new Map<number, number>();
+  for (const pid of pids) {
+    const ms = processCpuMs(pid);
+    if (ms !== null) procs.set(pid, ms);
+  }
+  const u = process.cpuUsage();
+  return { at: performance.now(), self: (u.user + u.system) / 1000, procs, system: systemTicks() };
+}
+
+/** CPU ms used by each group of pids between two snapshots (pids seen in both). */
+export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, groups: Record<string, number[]>): Record<string, number> & { loadgen: number; machineBusyPct: number } {
+  const out: Record<string, number> = {};
+  for (const [name, pids] of Object.entries(groups)) {
+    let sum = 0;
+    for (const pid of pids) {
+      const x = a.procs.get(pid);
+      const y = b.procs.get(pid);
+      if (x !== undefined && y !== undefined) sum += y - x;
+    }
+    out[name] = sum;
+  }
+  const dt = b.system.total - a.system.total;
+  return Object.assign(out, {
+    loadgen: Math.round(b.self - a.self),
+    machineBusyPct: dt > 0 ? Math.round(((b.system.busy - a.system.busy) / dt) * 1000) / 10 : NaN,
+  });
+}
