@@ -1,0 +1,162 @@
+/**
+ * Gateway pieces for the benchmarks: a real wireguard-go in its own network
+ * namespace (test/helpers/netns.ts: machine-unique names, torn down on exit),
+ * and the real agent as its own process, `node dist/cli/main.js gateway run`,
+ * pointed at a UAPI tap so the moment each peer goes live is known exactly.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { CLI_MAIN } from './cp.js';
+import { REPO_ROOT } from './env.js';
+import { processMemMB } from './cpu.js';
+import { UapiTap } from './uapi-tap.js';
+import type { NetnsKit, WireguardGoHandle } from '../../test/helpers/netns.js';
+
+/** Why the gateway benchmarks cannot run here, or null when they can. */
+export function gatewayPrereqProblem(): string | null {
+  const problems: string[] = [];
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) problems.push('not root (network namespaces need it)');
+  for (const f of ['src/gateway/agent/agent.ts', 'src/cli/commands/gateway.ts']) if (!existsSync(path.join(REPO_ROOT, f))) problems.push(`${f} is missing (the gateway agent)`);
+  if (!existsSync('/dev/net/tun')) problems.push('/dev/net/tun is missing');
+  return problems.length ? problems.join('; ') : null;
+}
+
+export async function newKit(): Promise<NetnsKit> {
+  const { NetnsKit } = await import('../../test/helpers/netns.js');
+  return new NetnsKit();
+}
+
+export interface TappedDaemon {
+  daemon: WireguardGoHandle;
+  tap: UapiTap;
+  tapDir: string;
+  close(): Promise<void>;
+}
+
+/** A fresh wireguard-go in a fresh namespace, with a tap the agent will use. */
+export async function tappedDaemon(kit: NetnsKit): Promise<TappedDaemon> {
+  const ns = await kit.namespace();
+  const daemon = await kit.startWireguardGo(ns);
+  const tapDir = await mkdtemp(path.join(tmpdir(), 'damm-bench-tap-'));
+  const tap = new UapiTap(tapDir, daemon.ifname, daemon.socketPath);
+  await tap.listen();
+  return {
+    daemon,
+    tap,
+    tapDir,
+    close: async () => {
+      await tap.close();
+      await rm(tapDir, { recursive: true, force: true });
+      await kit.stopWireguardGo(daemon);
+    },
+  };
+}
+
+export interface AgentProcess {
+  pid: number;
+  child: ChildProcess;
+  stateDir: string;
+  /** Parsed JSON log lines so far. */
+  logs: Array<Record<string, unknown> & { msg?: string; t: number }>;
+  /** Resolves with performance.now() when a log line with this msg appears. */
+  waitForLog(msg: string, timeoutMs?: number): Promise<number>;
+  /** Peak VmRSS seen by the sampler so far (MB). */
+  rss(): { peakMB: number; lastMB: number };
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `damm gateway run` against `controlPlane` for the daemon behind `tap`.
+ * Logs at info level come back on stdout as JSON and are kept.
+ */
+export async function startAgent(o: { controlPlane: string; token: string; ifname: string; tapDir: string; listenPort?: number; logLevel?: string; sampleEveryMs?: number }): Promise<AgentProcess> {
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'damm-bench-gw-'));
+  // DAMM_BENCH_AGENT_NODE_ARGS: extra node flags for the agent (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") when profiling.
+  const nodeArgs = (process.env['DAMM_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, CLI_MAIN, 'gateway', 'run', '--control-plane', o.controlPlane, '--interface', o.ifname, '--listen-port', String(o.listenPort ?? 51820),
+      '--endpoint', '192.0.2.10:51820', '--egress-ip', '192.0.2.10', '--state-dir', stateDir, '--backend', 'uapi', '--uapi-socket-dir', o.tapDir,
+      '--no-manage-addresses', '--reconcile-interval', '3600', '--log-level', o.logLevel ?? 'info'],
+    { cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root', NODE_ENV: 'production', DAMM_GATEWAY_TOKEN: o.token }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const kill = () => child.exitCode === null && child.kill('SIGKILL');
+  process.once('exit', kill);
+  const logs: AgentProcess['logs'] = [];
+  const waiters: Array<{ msg: string; resolve: (t: number) => void }> = [];
+  let err = '';
+  child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const t = performance.now();
+    let rec: Record<string, unknown>;
+    try {
+      rec = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      rec = { msg: line };
+    }
+    const entry = { ...rec, t } as AgentProcess['logs'][number];
+    if (logs.length < 5000) logs.push(entry);
+    for (const w of [...waiters]) if (w.msg === entry.msg) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(t);
+    }
+  });
+  let peak = 0;
+  let last = 0;
+  const sample = () => {
+    const m = processMemMB(child.pid!);
+    if (m) {
+      last = m.rssMB;
+      peak = Math.max(peak, m.rssMB);
+    }
+  };
+  const sampler = setInterval(sample, o.sampleEveryMs ?? 50);
+  return {
+    pid: child.pid!,
+    child,
+    stateDir,
+    logs,
+    waitForLog: (msg, timeoutMs = 300_000) => {
+      const seen = logs.find((l) => l.msg === msg);
+      if (seen) return Promise.resolve(seen.t);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`agent did not log "${msg}" within ${timeoutMs / 1000} s; stderr: ${err.slice(-1000)}; last logs: ${JSON.stringify(logs.slice(-3))}`)), timeoutMs);
+        const exit = (code: number | null) => reject(new Error(`agent exited ${code} before logging "${msg}": ${err.slice(-1500)} ${JSON.stringify(logs.slice(-3))}`));
+        child.once('exit', exit);
+        waiters.push({ msg, resolve: (t) => { clearTimeout(timer); child.removeListener('exit', exit); resolve(t); } });
+      });
+    },
+    rss: () => {
+      sample();
+      return { peakMB: peak, lastMB: last };
+    },
+    stop: async () => {
+      clearInterval(sampler);
+      process.removeListener('exit', kill);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A one-time gateway registration token from the operator API (the agent registers itself with it). */
+export async function gatewayToken(cp: { url: string; operatorToken: string }, region = 'NL'): Promise<{ gatewayId: string; token: string }> {
+  const res = await fetch(`${cp.url}/v1/operator/gateways`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.operatorToken}` },
+    body: JSON.stringify({ region, country: region }),
+  });
+  const body = (await res.json()) as { gatewayId: string; registrationToken: string };
+  if (res.status !== 201) throw new Error(`gateway add failed ${res.status}: ${JSON.stringify(body)}`);
+  return { gatewayId: body.gatewayId, token: body.registrationToken };
+}
