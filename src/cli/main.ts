@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerServe } from './commands/serve.js';
 import { registerOperator } from './commands/operator.js';
+import { registerGatewayRun } from './commands/gateway.js';
 import { VERSION } from '../control-plane/version.js';
 
 const program = new Command('damm')
@@ -13,6 +14,7 @@ const program = new Command('damm')
 
 registerServe(program);
 registerOperator(program);
+registerGatewayRun(program);
 
 try {
   await program.parseAsync(process.argv);

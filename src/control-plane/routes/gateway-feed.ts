@@ -44,7 +44,7 @@ export const gatewayFeedRoutes = (ctx: Ctx, feed: FeedService): FastifyPluginAsy
       querystring: F.FeedQuery,
       response: { 200: F.FeedResponse, 410: S.ErrorBody, ...errors },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const scope = scopeOf(gatewayOf(request).region);
     const { after } = request.query;
     const limit = request.query.limit ?? 5000;
@@ -57,6 +57,11 @@ export const gatewayFeedRoutes = (ctx: Ctx, feed: FeedService): FastifyPluginAsy
         throw new DammError('cursor_expired', `Cursor ${after} is outside the feed the store holds (retained after ${r.prunedThrough}, head ${r.head}); take a snapshot.`);
       }
       const remaining = deadline - Date.now();
+      if (feed.stopping) {
+        // Shutting down: answer now and close the connection, so the server's close does not wait on it.
+        void reply.header('connection', 'close');
+        return { revision: r.revision, events: r.events };
+      }
       if (r.events.length > 0 || remaining <= 0 || abort.signal.aborted) {
         return { revision: r.revision, events: r.events };
       }

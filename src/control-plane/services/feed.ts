@@ -45,6 +45,11 @@ export class FeedService {
     };
   }
 
+  /** True once the process is shutting down: long polls answer at once. */
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
   /** The head revision this process knows of (from its own sequencer runs and NOTIFYs). */
   knownHead(): number {
     return this.head;

@@ -1,0 +1,359 @@
+/**
+ * The gateway agent: registers once, keeps its WireGuard key to itself,
+ * follows the change feed, verifies every admission record before the peer
+ * touches the interface, applies changes in batches, repairs drift by a
+ * periodic full comparison, reports byte counters, and removes peers whose
+ * record expired or was revoked, on its own clock.
+ *
+ * It keeps serving its current peers when the control plane is unreachable:
+ * the desired set and the feed cursor live in the state directory, so even a
+ * restart while the control plane is down converges to the last known set.
+ *
+ * Every change to the desired set and the interface runs through one serial
+ * queue, so the feed, expiry, drift repair and metering never interleave.
+ */
+import type { Logger } from 'pino';
+import { DammError, isDammError } from '../../core/errors.js';
+import { parsePools } from '../../core/ipam.js';
+import { trustedKeysFrom, type Ed25519, type GatewayTrust } from '../../core/admission.js';
+import type { Clock } from '../../core/clock.js';
+import type { WireGuardBackend } from '../wireguard/backend.js';
+import { SerialQueue } from '../wireguard/batch.js';
+import { Unreachable, type ControlPlaneApi } from './api.js';
+import { DesiredSet, deltaSize, emptyDelta, type PeerDelta, type RawEvent } from './desired.js';
+import { Meter, type MeterReport } from './meter.js';
+import { StateDir, type GatewayRegistration } from './state.js';
+import { withPrefix, type HostOps } from './host.js';
+import { MAX_HEARTBEAT_PEERS } from '../../core/feed-api.js';
+
+export interface AgentOptions {
+  controlPlane: string;
+  /** One-time registration token; needed only on the first start. */
+  token?: string;
+  interfaceName: string;
+  listenPort: number;
+  /** The public endpoint clients dial (registered as the T0 front door). */
+  endpoint: { host: string; port: number };
+  egressIps: string[];
+  stateDir: string;
+  backend: WireGuardBackend;
+  api: ControlPlaneApi & { gatewayId: string | null; credential: string | null };
+  /** null: addresses, link and NAT are the unit's job. */
+  host: HostOps | null;
+  nat: boolean;
+  egressInterface?: string;
+  clock: Clock;
+  log: Logger;
+  ed?: Ed25519;
+  reconcileIntervalMs?: number;
+  heartbeatIntervalMs?: number;
+  expiryCheckMs?: number;
+  pollWaitSeconds?: number;
+}
+
+export class GatewayAgent {
+  private readonly o: Required<Pick<AgentOptions, 'reconcileIntervalMs' | 'heartbeatIntervalMs' | 'expiryCheckMs' | 'pollWaitSeconds'>> & AgentOptions;
+  private readonly state: StateDir;
+  private readonly queue = new SerialQueue();
+  private desired!: DesiredSet;
+  private reg!: GatewayRegistration;
+  private keys!: { privateKey: string; publicKey: string };
+  private meter = new Meter();
+  private seq = 0;
+  private inflight: { seq: number; peers: MeterReport[] } | null = null;
+  private cursor: number | null = null;
+  private running = false;
+  private readonly abort = new AbortController();
+  private timers: NodeJS.Timeout[] = [];
+  private feedLoopDone: Promise<void> | null = null;
+  private unreachableSince: number | null = null;
+
+  constructor(opts: AgentOptions) {
+    this.o = { reconcileIntervalMs: 30_000, heartbeatIntervalMs: 30_000, expiryCheckMs: 1000, pollWaitSeconds: 25, ...opts };
+    this.state = new StateDir(opts.stateDir);
+  }
+
+  get gatewayId(): string {
+    return this.reg.gatewayId;
+  }
+
+  get publicKey(): string {
+    return this.keys.publicKey;
+  }
+
+  get revision(): number | null {
+    return this.cursor;
+  }
+
+  /** Registers (first start), sets up the interface, converges to the persisted desired set, then follows the feed. */
+  async start(): Promise<void> {
+    const { log } = this.o;
+    await this.state.init();
+    const key = await this.state.privateKey();
+    this.keys = key;
+    if (key.created) log.info({ publicKey: key.publicKey }, 'generated the gateway WireGuard key (private key stays in the state directory)');
+    this.reg = (await this.state.loadRegistration()) ?? (await this.register());
+    this.o.api.gatewayId = this.reg.gatewayId;
+    this.o.api.credential = this.reg.credential;
+    const trust: GatewayTrust = {
+      scope: this.reg.scope,
+      pools: parsePools({ ipv4Cidr: this.reg.tunnel.ipv4Cidr, ipv6Prefix: this.reg.tunnel.ipv6Prefix }),
+      trustedKeys: trustedKeysFrom(this.reg.admissionKeys),
+    };
+    if (trust.trustedKeys.length === 0) throw new DammError('config_invalid', 'The registration holds no usable admission key; refusing to admit anyone.');
+    this.desired = new DesiredSet(trust, this.o.ed);
+    await this.setUpInterface();
+    await this.loadPersisted();
+    const m = await this.state.loadMeter();
+    this.seq = m.seq;
+    this.meter = Meter.fromJSON(m.counters);
+    await this.queue.run(() => this.repair('start'));
+    this.running = true;
+    this.feedLoopDone = this.feedLoop();
+    this.every(this.o.expiryCheckMs, () => this.expireDue());
+    this.every(this.o.reconcileIntervalMs, () => this.queue.run(() => this.repair('periodic')));
+    this.every(this.o.heartbeatIntervalMs, () => this.sendHeartbeat());
+    void this.sendHeartbeat();
+    log.info({ gatewayId: this.reg.gatewayId, scope: this.reg.scope, interface: this.o.interfaceName, backend: this.o.backend.name, peers: this.desired.size, revision: this.cursor }, 'gateway agent running');
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort.abort();
+    for (const t of this.timers) clearInterval(t);
+    await this.feedLoopDone?.catch(() => {});
+    this.o.api.close?.();
+    await this.queue.drain();
+    await this.o.backend.close();
+  }
+
+  private every(ms: number, fn: () => Promise<unknown>): void {
+    let busy = false;
+    const t = setInterval(() => {
+      if (busy || !this.running) return;
+      busy = true;
+      void fn()
+        .catch((err) => this.o.log.warn({ err: errText(err) }, 'background task failed'))
+        .finally(() => (busy = false));
+    }, ms);
+    this.timers.push(t);
+  }
+
+  private async register(): Promise<GatewayRegistration> {
+    const { token, endpoint, egressIps, log } = this.o;
+    if (!token) throw new DammError('invalid_argument', 'This gateway is not registered yet: pass its one-time token (--token or DAMM_GATEWAY_TOKEN).');
+    const r = await this.o.api.register({
+      registrationToken: token,
+      wgPublicKey: this.keys.publicKey,
+      endpoints: [{ tier: 'T0', host: endpoint.host, port: endpoint.port }],
+      egressIps,
+    });
+    const reg: GatewayRegistration = {
+      controlPlane: this.o.controlPlane,
+      gatewayId: r.gatewayId,
+      credential: r.credential,
+      scope: r.scope,
+      tunnel: r.tunnel,
+      admissionKeys: r.admissionKeys,
+      registeredAt: this.o.clock.now().toISOString(),
+    };
+    await this.state.saveRegistration(reg);
+    log.info({ gatewayId: r.gatewayId, scope: r.scope }, 'registered with the control plane (credential stored in the state directory)');
+    return reg;
+  }
+
+  private async setUpInterface(): Promise<void> {
+    await this.o.backend.configureInterface({ privateKey: this.keys.privateKey, listenPort: this.o.listenPort });
+    if (this.o.host) {
+      const t = this.reg.tunnel;
+      await this.o.host.configureAddresses(this.o.interfaceName, withPrefix(t.gatewayIpv4, t.ipv4Cidr), withPrefix(t.gatewayIpv6, t.ipv6Prefix));
+      if (this.o.nat) await this.o.host.enableNat(this.o.interfaceName, t, this.o.egressInterface);
+    }
+  }
+
+  /** Rebuilds the desired set from the state directory, re-verifying every record with today's clock. */
+  private async loadPersisted(): Promise<void> {
+    const { base, journal } = await this.state.loadFeed();
+    const now = this.o.clock.now();
+    const delta = emptyDelta();
+    this.desired.restoreTombstones(base.tombstones);
+    let refused = 0;
+    for (const ev of base.records) if (this.desired.apply(ev, now, delta)) refused++;
+    this.cursor = base.revision;
+    for (const line of journal) {
+      for (const ev of line.events) if (this.desired.apply(ev, now, delta)) refused++;
+      this.cursor = line.revision;
+    }
+    this.o.log.info({ peers: this.desired.size, revision: this.cursor, dropped: refused }, 'desired set restored from the state directory');
+  }
+
+  private async persistSnapshot(): Promise<void> {
+    await this.state.saveSnapshot({
+      revision: this.cursor,
+      records: this.desired.records().map((p) => ({ deviceId: p.deviceId, kind: 'upsert' as const, envelope: p.envelope })),
+      tombstones: this.desired.tombstoneList(),
+    });
+  }
+
+  private async feedLoop(): Promise<void> {
+    let backoff = 500;
+    while (this.running) {
+      try {
+        if (this.cursor === null) {
+          await this.takeSnapshot();
+        } else {
+          const r = await this.o.api.feed(this.cursor, this.o.pollWaitSeconds, this.abort.signal);
+          await this.queue.run(() => this.applyBatch(r.events, r.revision));
+        }
+        if (this.unreachableSince !== null) {
+          this.o.log.info({ downSeconds: Math.round((Date.now() - this.unreachableSince) / 1000) }, 'control plane reachable again; catching up');
+          this.unreachableSince = null;
+        }
+        backoff = 500;
+      } catch (err) {
+        if (!this.running) break;
+        if (isDammError(err) && err.code === 'cursor_expired') {
+          this.o.log.warn({ revision: this.cursor }, 'feed cursor expired; taking a full snapshot');
+          this.cursor = null;
+          continue;
+        }
+        if (err instanceof Unreachable) {
+          if (this.unreachableSince === null) {
+            this.unreachableSince = Date.now();
+            this.o.log.warn({ err: err.message }, 'control plane unreachable; serving the current peers and retrying');
+          }
+        } else {
+          this.o.log.error({ err: errText(err) }, 'feed request failed');
+        }
+        await sleep(backoff, this.abort.signal);
+        backoff = Math.min(backoff * 2, 30_000);
+      }
+    }
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    const snap = await this.o.api.snapshot(this.abort.signal);
+    await this.queue.run(async () => {
+      const now = this.o.clock.now();
+      const delta = emptyDelta();
+      this.desired.clear(delta);
+      for (const rec of snap.records) this.logRefusal(this.desired.apply({ deviceId: rec.deviceId, kind: 'upsert', envelope: rec.envelope }, now, delta), rec.revision);
+      this.cursor = snap.revision;
+      await this.repair('snapshot');
+      await this.persistSnapshot();
+      this.o.log.info({ peers: this.desired.size, revision: snap.revision }, 'snapshot applied');
+    });
+  }
+
+  private logRefusal(refusal: ReturnType<DesiredSet['apply']>, revision: number): void {
+    if (refusal) this.o.log.warn({ ...refusal, revision }, 'admission record refused; not applied');
+  }
+
+  private async applyBatch(events: { revision: number; deviceId: string; kind: 'upsert' | 'remove'; envelope: unknown }[], revision: number): Promise<void> {
+    if (events.length === 0) {
+      this.cursor = revision;
+      return;
+    }
+    const now = this.o.clock.now();
+    const delta = emptyDelta();
+    for (const ev of events) this.logRefusal(this.desired.apply(ev, now, delta), ev.revision);
+    if (deltaSize(delta) > 0) await this.applyDelta(delta, 'feed');
+    const raw: RawEvent[] = events.map((e) => ({ deviceId: e.deviceId, kind: e.kind, envelope: e.envelope }));
+    this.cursor = revision;
+    await this.state.appendJournal({ revision, events: raw });
+    if (this.state.journalIsLarge()) await this.persistSnapshot();
+  }
+
+  private async applyDelta(delta: PeerDelta, why: string): Promise<void> {
+    try {
+      const r = await this.o.backend.applyPeers({ upsert: [...delta.upsert.values()], remove: [...delta.remove] });
+      this.o.log.debug({ why, upserted: r.upserted, removed: r.removed }, 'peers applied');
+    } catch (err) {
+      // The desired set still holds the truth; the next repair retries what did not take.
+      this.o.log.error({ err: errText(err), details: isDammError(err) ? err.details : undefined }, 'applying peers failed; will repair');
+      setTimeout(() => void this.queue.run(() => this.repair('after-error')).catch(() => {}), 1000).unref();
+    }
+  }
+
+  /** Full comparison of the interface with the desired set; fixes whatever differs (also a restarted daemon). */
+  private async repair(why: string): Promise<void> {
+    const st = await this.o.backend.listPeers();
+    if (st.publicKey !== this.keys.publicKey || (this.o.listenPort !== 0 && st.listenPort !== this.o.listenPort)) {
+      this.o.log.warn({ why }, 'interface lost its key or port (daemon restarted?); configuring it again');
+      await this.setUpInterface();
+    }
+    const r = await this.o.backend.replacePeers(this.desired.peers());
+    if (why !== 'start' && why !== 'snapshot' && (r.upserted > 0 || r.removed > 0)) {
+      this.o.log.warn({ why, upserted: r.upserted, removed: r.removed }, 'drift repaired: the interface differed from the desired set');
+    }
+  }
+
+  private async expireDue(): Promise<void> {
+    const next = this.desired.nextExpiry();
+    if (next === null || next > this.o.clock.now().getTime()) return;
+    await this.queue.run(async () => {
+      const delta = emptyDelta();
+      const gone = this.desired.expire(this.o.clock.now(), delta);
+      if (gone.length === 0) return;
+      this.o.log.warn({ count: gone.length, devices: gone.slice(0, 10).map((p) => p.deviceId) }, 'admission records expired; removing their peers');
+      await this.applyDelta(delta, 'expiry');
+    });
+  }
+
+  private async sendHeartbeat(): Promise<void> {
+    if (!this.inflight) {
+      const st = await this.queue.run(() => this.o.backend.listPeers());
+      this.meter.observe(st.peers.map((p) => ({ publicKey: p.publicKey, rxBytes: p.rxBytes, txBytes: p.txBytes })));
+      // Increasing across restarts even if meter.json were lost.
+      this.seq = Math.max(this.seq + 1, Date.now());
+      this.inflight = { seq: this.seq, peers: this.meter.report(MAX_HEARTBEAT_PEERS) };
+    }
+    // A heartbeat whose answer was lost is resent exactly (same seq, same deltas): the control plane counts it once.
+    const hb = this.inflight;
+    try {
+      await this.o.api.heartbeat({ seq: hb.seq, peers: hb.peers });
+    } catch (err) {
+      if (!(err instanceof Unreachable)) this.o.log.warn({ err: errText(err) }, 'heartbeat refused');
+      return;
+    }
+    this.meter.acknowledge(hb.peers);
+    this.inflight = null;
+    await this.state.saveMeter(this.seq, this.meter.toJSON());
+  }
+
+  /** For tests: run one drift repair now. */
+  repairNow(): Promise<void> {
+    return this.queue.run(() => this.repair('requested'));
+  }
+
+  /** For tests: one heartbeat now. */
+  heartbeatNow(): Promise<void> {
+    return this.sendHeartbeat();
+  }
+
+  /** For tests: expire what is due now. */
+  expireNow(): Promise<void> {
+    return this.expireDue();
+  }
+
+  desiredKeys(): string[] {
+    return this.desired.peers().map((p) => p.publicKey);
+  }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,207 @@
+/**
+ * The agent's state directory (mode 0700; every file 0600):
+ *   gateway.json        registration: id, credential, scope, tunnel, admission keys
+ *   wg-private.key      the gateway's WireGuard private key, made here, never sent
+ *   feed.snapshot.json  desired records + revocation tombstones at a revision
+ *   feed.journal        feed batches applied since that snapshot, one JSON line each
+ *   meter.json          byte counters not yet acknowledged, heartbeat sequence
+ *
+ * The desired set is never rewritten on every change: each applied batch is
+ * one appended, fsynced journal line; the snapshot is rewritten (atomically:
+ * temp file, fsync, rename) only when the journal grows large or a full
+ * snapshot came from the control plane. A torn last line (crash mid-append)
+ * is ignored: the feed delivers those events again.
+ */
+import { open, mkdir, readFile, rename, stat, chmod } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import path from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { DammError } from '../../core/errors.js';
+import type { RawEvent } from './desired.js';
+import { parseSecretKey, publicKeyFromPrivate } from '../wireguard/keys.js';
+
+export const GatewayRegistration = Type.Object(
+  {
+    controlPlane: Type.String(),
+    gatewayId: Type.String(),
+    credential: Type.String(),
+    scope: Type.String(),
+    tunnel: Type.Object({ ipv4Cidr: Type.String(), ipv6Prefix: Type.String(), gatewayIpv4: Type.String(), gatewayIpv6: Type.String() }),
+    admissionKeys: Type.Array(Type.Object({ keyid: Type.String(), publicKey: Type.String() })),
+    registeredAt: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export type GatewayRegistration = Static<typeof GatewayRegistration>;
+
+export interface PersistedFeed {
+  revision: number | null;
+  records: RawEvent[];
+  tombstones: [string, number][];
+}
+
+export interface JournalLine {
+  revision: number;
+  events: RawEvent[];
+}
+
+async function writeAtomic(file: string, body: string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(body);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  const dir = await open(path.dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+async function readIfExists(file: string): Promise<string | null> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+export class StateDir {
+  readonly dir: string;
+  private journalLines = 0;
+  private journalBytes = 0;
+
+  constructor(dir: string) {
+    this.dir = path.resolve(dir);
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const st = await stat(this.dir);
+    if ((st.mode & 0o077) !== 0) await chmod(this.dir, 0o700);
+  }
+
+  async loadRegistration(): Promise<GatewayRegistration | null> {
+    const text = await readIfExists(this.file('gateway.json'));
+    if (text === null) return null;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (cause) {
+      throw new DammError('config_invalid', `${this.file('gateway.json')} is not valid JSON.`, { cause });
+    }
+    if (!Value.Check(GatewayRegistration, value)) throw new DammError('config_invalid', `${this.file('gateway.json')} is not a DAMM gateway registration.`);
+    return value;
+  }
+
+  async saveRegistration(reg: GatewayRegistration): Promise<void> {
+    await writeAtomic(this.file('gateway.json'), `${JSON.stringify(reg, null, 2)}\n`);
+  }
+
+  /** The gateway's WireGuard private key: loaded, or generated here on first start (X25519). */
+  async privateKey(): Promise<{ privateKey: string; publicKey: string; created: boolean }> {
+    const file = this.file('wg-private.key');
+    const existing = await readIfExists(file);
+    if (existing !== null) {
+      const privateKey = existing.trim();
+      return { privateKey, publicKey: publicKeyOf(privateKey), created: false };
+    }
+    const { privateKey: key } = generateKeyPairSync('x25519');
+    const jwk = key.export({ format: 'jwk' });
+    const privateKey = Buffer.from(jwk.d!, 'base64url').toString('base64');
+    // 'wx': never overwrite a key another start wrote meanwhile.
+    const fh = await open(file, 'wx', 0o600);
+    try {
+      await fh.writeFile(`${privateKey}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return { privateKey, publicKey: Buffer.from(jwk.x!, 'base64url').toString('base64'), created: true };
+  }
+
+  /** The desired set at the last snapshot plus the journal since. */
+  async loadFeed(): Promise<{ base: PersistedFeed; journal: JournalLine[] }> {
+    const snapText = await readIfExists(this.file('feed.snapshot.json'));
+    let base: PersistedFeed = { revision: null, records: [], tombstones: [] };
+    if (snapText !== null) {
+      try {
+        const v = JSON.parse(snapText) as PersistedFeed;
+        if (Array.isArray(v.records) && Array.isArray(v.tombstones)) base = { revision: typeof v.revision === 'number' ? v.revision : null, records: v.records, tombstones: v.tombstones };
+      } catch {
+        // unreadable: start from nothing; the feed will send a snapshot
+      }
+    }
+    const journal: JournalLine[] = [];
+    const text = (await readIfExists(this.file('feed.journal'))) ?? '';
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      try {
+        const j = JSON.parse(line) as JournalLine;
+        if (typeof j.revision === 'number' && Array.isArray(j.events)) journal.push(j);
+      } catch {
+        break; // a torn last line
+      }
+    }
+    this.journalLines = journal.length;
+    this.journalBytes = text.length;
+    return { base, journal };
+  }
+
+  async appendJournal(line: JournalLine): Promise<void> {
+    const text = `${JSON.stringify(line)}\n`;
+    const fh = await open(this.file('feed.journal'), 'a', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    this.journalLines++;
+    this.journalBytes += text.length;
+  }
+
+  /** Whether the journal has grown enough to fold into a new snapshot. */
+  journalIsLarge(): boolean {
+    return this.journalLines >= 2000 || this.journalBytes >= 16 * 1024 * 1024;
+  }
+
+  /** Writes a new snapshot, then empties the journal (a crash between the two replays journal lines onto a newer base: harmless, events are idempotent). */
+  async saveSnapshot(feed: PersistedFeed): Promise<void> {
+    await writeAtomic(this.file('feed.snapshot.json'), JSON.stringify(feed));
+    await writeAtomic(this.file('feed.journal'), '');
+    this.journalLines = 0;
+    this.journalBytes = 0;
+  }
+
+  async loadMeter(): Promise<{ seq: number; counters: unknown }> {
+    const text = await readIfExists(this.file('meter.json'));
+    if (text === null) return { seq: 0, counters: {} };
+    try {
+      const v = JSON.parse(text) as { seq?: unknown; counters?: unknown };
+      return { seq: typeof v.seq === 'number' ? v.seq : 0, counters: v.counters ?? {} };
+    } catch {
+      return { seq: 0, counters: {} };
+    }
+  }
+
+  async saveMeter(seq: number, counters: unknown): Promise<void> {
+    await writeAtomic(this.file('meter.json'), JSON.stringify({ seq, counters }));
+  }
+}
+
+/** X25519 public key of a base64 private key. */
+export function publicKeyOf(privateKeyB64: string): string {
+  return publicKeyFromPrivate(parseSecretKey(privateKeyB64, 'The WireGuard private key file'));
+}

@@ -1,0 +1,278 @@
+/**
+ * The gateway agent against a real control plane (real Postgres, real HTTP)
+ * and an in-memory WireGuard interface: registration and key custody,
+ * verification before apply, drift repair, restart convergence, offline
+ * serving and expiry on the agent's clock, snapshot on an expired cursor,
+ * metering and quota suspension. Real packets: test/e2e/.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { GatewayAgent } from '../../src/gateway/agent/agent.js';
+import { HttpControlPlaneApi } from '../../src/gateway/agent/api.js';
+import { nativeEd25519 } from '../../src/gateway/agent/crypto.js';
+import { ManualClock, systemClock, type Clock } from '../../src/core/clock.js';
+import { admissionRecordFor, signRecord } from '../../src/core/admission.js';
+import { generateSigningKey } from '../../src/core/envelope.js';
+import { insertFeedEvents } from '../../src/store/feed.js';
+import { FakeBackend } from './fake-backend.js';
+import { enroll, invite, startFeedControlPlane, until, type FeedControlPlane } from './kit.js';
+import { wgKeyPair } from '../helpers/keys.js';
+import { randomUUID } from 'node:crypto';
+
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+});
+
+interface Harness {
+  agent: GatewayAgent;
+  backend: FakeBackend;
+  logs: any[];
+  stateDir: string;
+}
+
+async function newToken(cp: FeedControlPlane, region = 'NL'): Promise<string> {
+  const r = await cp.op('POST', '/v1/operator/gateways', { region, country: region });
+  return r.body.registrationToken;
+}
+
+async function startAgent(cp: { url: string }, opts: { token?: string; stateDir?: string; clock?: Clock; backend?: FakeBackend } = {}): Promise<Harness> {
+  const stateDir = opts.stateDir ?? (await mkdtemp(path.join(tmpdir(), 'damm-gw-')));
+  if (!opts.stateDir) cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
+  const logs: any[] = [];
+  const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, cb) => (logs.push(JSON.parse(String(c))), cb()) }));
+  const backend = opts.backend ?? new FakeBackend();
+  const agent = new GatewayAgent({
+    controlPlane: cp.url,
+    ...(opts.token ? { token: opts.token } : {}),
+    interfaceName: 'wgtest0',
+    listenPort: 51820,
+    endpoint: { host: '192.0.2.10', port: 51820 },
+    egressIps: ['192.0.2.10'],
+    stateDir,
+    backend,
+    api: new HttpControlPlaneApi(cp.url, 3000),
+    host: null,
+    nat: false,
+    clock: opts.clock ?? systemClock,
+    log,
+    ed: nativeEd25519(),
+    reconcileIntervalMs: 3_600_000,
+    heartbeatIntervalMs: 3_600_000,
+    pollWaitSeconds: 5,
+  });
+  await agent.start();
+  cleanups.push(() => agent.stop());
+  return { agent, backend, logs, stateDir };
+}
+
+async function activeKeys(cp: FeedControlPlane): Promise<string[]> {
+  const r = await cp.ctx.db.query("SELECT public_key FROM devices WHERE state = 'active' AND scope = 'region:NL' ORDER BY public_key");
+  return r.rows.map((x) => x.public_key).sort();
+}
+
+async function converged(cp: FeedControlPlane, h: Harness, what = 'interface = active devices'): Promise<void> {
+  await until(what, async () => JSON.stringify(h.backend.keys()) === JSON.stringify(await activeKeys(cp)) || undefined, 10_000);
+}
+
+test('registers once with its token, keeps its key and credential in 0600 files, and never sends the private key', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const h = await startAgent(cp, { token: await newToken(cp) });
+  for (const f of ['gateway.json', 'wg-private.key']) {
+    assert.equal((await stat(path.join(h.stateDir, f))).mode & 0o777, 0o600, f);
+  }
+  assert.equal((await stat(h.stateDir)).mode & 0o777, 0o700);
+  const priv = (await readFile(path.join(h.stateDir, 'wg-private.key'), 'utf8')).trim();
+  const gw = await cp.ctx.db.query('SELECT wg_public_key FROM gateways WHERE id = $1', [h.agent.gatewayId]);
+  assert.equal(gw.rows[0].wg_public_key, h.agent.publicKey);
+  assert.equal(h.backend.publicKey, h.agent.publicKey);
+  const dump = JSON.stringify((await cp.ctx.db.query('SELECT * FROM gateways')).rows) + JSON.stringify((await cp.ctx.db.query('SELECT * FROM audit_log')).rows) + cp.logs.join('');
+  assert.ok(!dump.includes(priv), 'the private key is nowhere on the control plane');
+  assert.ok(!JSON.stringify(h.logs).includes(priv), 'nor in the agent log');
+  // A second start uses the stored credential: no token needed, same identity.
+  await h.agent.stop();
+  const again = await startAgent(cp, { stateDir: h.stateDir });
+  assert.equal(again.agent.gatewayId, h.agent.gatewayId);
+  assert.equal(again.agent.publicKey, h.agent.publicKey);
+});
+
+test('follows the feed: enrollments become peers with their exact addresses, revocations remove them', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const h = await startAgent(cp, { token: await newToken(cp) });
+  const pass = await invite(cp, 50);
+  const devs = await Promise.all(Array.from({ length: 20 }, () => enroll(cp.url, pass)));
+  await converged(cp, h);
+  const d0 = devs[0]!;
+  assert.deepEqual(h.backend.peers.get(d0.publicKey)!.allowedIps.sort(), [`${d0.body.addresses.ipv4}/32`, `${d0.body.addresses.ipv6}/128`].sort());
+  await cp.op('POST', `/v1/operator/devices/${devs[1]!.deviceId}/revoke`, {});
+  await cp.op('POST', `/v1/operator/devices/${devs[2]!.deviceId}/revoke`, {});
+  await converged(cp, h, 'revoked peers gone');
+  assert.ok(!h.backend.peers.has(devs[1]!.publicKey));
+});
+
+test('a forged or out-of-scope record injected into the feed never reaches the interface, and the refusal is logged with its reason', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const h = await startAgent(cp, { token: await newToken(cp) });
+  const now = new Date();
+  const forgedKey = wgKeyPair().publicKey;
+  const otherScopeKey = wgKeyPair().publicKey;
+  const stolenAddrKey = wgKeyPair().publicKey;
+  const pass = await invite(cp, 5);
+  const victim = await enroll(cp.url, pass);
+  await converged(cp, h);
+  const rec = (id: string, publicKey: string, scope = 'region:NL', ipv4 = '10.66.250.1', ipv6 = 'fd0d:a44d:66::fa01') =>
+    admissionRecordFor({ id, publicKey, ipv4, ipv6, scope }, now);
+  const realKeys = cp.ctx.keys.signers('admission');
+  const events = [
+    { scope: 'region:NL', deviceId: randomUUID(), kind: 'upsert' as const, envelope: signRecord(rec(randomUUID(), forgedKey), [generateSigningKey()]) },
+    { scope: 'region:NL', deviceId: randomUUID(), kind: 'upsert' as const, envelope: signRecord(rec(randomUUID(), otherScopeKey, 'region:DE', '10.66.250.2', 'fd0d:a44d:66::fa02'), realKeys) },
+    // validly signed, but claims the address of an admitted device
+    { scope: 'region:NL', deviceId: randomUUID(), kind: 'upsert' as const, envelope: signRecord(rec(randomUUID(), stolenAddrKey, 'region:NL', victim.body.addresses.ipv4, victim.body.addresses.ipv6), realKeys) },
+    // a forged revocation of the victim
+    { scope: 'region:NL', deviceId: victim.deviceId, kind: 'remove' as const, envelope: signRecord({ kind: 'revocation', deviceId: victim.deviceId, publicKey: victim.publicKey, scope: 'region:NL', revokedAt: now.toISOString() }, [generateSigningKey()]) },
+  ];
+  // fix the device ids the events claim to match the records (so only the checks under test can refuse them)
+  for (const e of events.slice(0, 3)) {
+    const payload = JSON.parse(Buffer.from(e.envelope.payload, 'base64').toString());
+    e.deviceId = payload.deviceId;
+  }
+  await insertFeedEvents(cp.ctx.db, events);
+  cp.ext.parts(cp.ctx).feed.kick();
+  await until('refusals logged', async () => h.logs.filter((l) => l.msg?.startsWith('admission record refused')).length >= 4 || undefined);
+  const reasons = h.logs.filter((l) => l.msg?.startsWith('admission record refused')).map((l) => l.reason).sort();
+  assert.deepEqual(reasons, ['address_taken', 'bad_signature', 'bad_signature', 'wrong_scope']);
+  for (const k of [forgedKey, otherScopeKey, stolenAddrKey]) assert.ok(!h.backend.peers.has(k));
+  assert.ok(h.backend.peers.has(victim.publicKey), 'a forged revocation removes nothing');
+  await h.agent.repairNow();
+  for (const k of [forgedKey, otherScopeKey, stolenAddrKey]) assert.ok(!h.backend.peers.has(k), 'nor after a repair');
+});
+
+test('drift repair: a peer removed by hand returns, a peer added by hand goes, a restarted daemon is set up again', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const h = await startAgent(cp, { token: await newToken(cp) });
+  const pass = await invite(cp, 5);
+  const devs = [await enroll(cp.url, pass), await enroll(cp.url, pass)];
+  await converged(cp, h);
+  h.backend.peers.delete(devs[0]!.publicKey);
+  const intruder = wgKeyPair().publicKey;
+  await h.backend.applyPeers({ upsert: [{ publicKey: intruder, allowedIps: ['10.66.9.9/32'] }], remove: [] });
+  await h.agent.repairNow();
+  assert.deepEqual(h.backend.keys(), await activeKeys(cp));
+  assert.ok(h.logs.some((l) => l.msg?.startsWith('drift repaired')));
+  h.backend.restartDaemon();
+  await h.agent.repairNow();
+  assert.equal(h.backend.publicKey, h.agent.publicKey);
+  assert.equal(h.backend.listenPort, 51820);
+  assert.deepEqual(h.backend.keys(), await activeKeys(cp));
+});
+
+test('restart converges to exactly the active set, including changes made while the agent was down', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const backend = new FakeBackend();
+  const h = await startAgent(cp, { token: await newToken(cp), backend });
+  const pass = await invite(cp, 50);
+  const devs = await Promise.all(Array.from({ length: 10 }, () => enroll(cp.url, pass)));
+  await converged(cp, h);
+  await h.agent.stop();
+  await cp.op('POST', `/v1/operator/devices/${devs[0]!.deviceId}/revoke`, {});
+  await Promise.all(Array.from({ length: 5 }, () => enroll(cp.url, pass)));
+  backend.restartDaemon(); // and the interface lost everything meanwhile
+  const again = await startAgent(cp, { stateDir: h.stateDir, backend });
+  await converged(cp, again);
+});
+
+test('with the control plane gone, a restarted agent serves its persisted peers and expires them on its own clock', async () => {
+  const cp = await startFeedControlPlane({ feed: { admission: { validitySeconds: 3600, renewIntervalMs: 3_600_000 } } });
+  const clock = new ManualClock(new Date());
+  const h = await startAgent(cp, { token: await newToken(cp), clock });
+  const pass = await invite(cp, 5);
+  await Promise.all([enroll(cp.url, pass), enroll(cp.url, pass), enroll(cp.url, pass)]);
+  await converged(cp, h);
+  const expected = h.backend.keys();
+  await h.agent.stop();
+  await cp.stop();
+  const backend = new FakeBackend();
+  const offline = await startAgent(cp, { stateDir: h.stateDir, clock, backend });
+  assert.deepEqual(backend.keys(), expected, 'converged from the state directory alone');
+  await until('unreachable logged', async () => offline.logs.some((l) => l.msg?.includes('unreachable')) || undefined);
+  clock.advance(3599);
+  await offline.agent.expireNow();
+  assert.deepEqual(backend.keys(), expected);
+  clock.advance(2);
+  await offline.agent.expireNow();
+  assert.deepEqual(backend.keys(), [], 'expired records leave the interface even with no control plane');
+});
+
+test('an expired cursor makes the agent take a snapshot and resume without duplicates', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const h = await startAgent(cp, { token: await newToken(cp) });
+  const pass = await invite(cp, 50);
+  const devs = await Promise.all(Array.from({ length: 4 }, () => enroll(cp.url, pass)));
+  await converged(cp, h);
+  await h.agent.stop();
+  await cp.op('POST', `/v1/operator/devices/${devs[0]!.deviceId}/revoke`, {});
+  await Promise.all(Array.from({ length: 3 }, () => enroll(cp.url, pass)));
+  await until('sequenced', async () => Number((await cp.ctx.db.query('SELECT count(*) FROM feed_events WHERE revision IS NULL')).rows[0].count) === 0 || undefined);
+  await cp.ctx.db.query("UPDATE feed_events SET created_at = created_at - interval '30 days'");
+  assert.ok((await cp.ext.parts(cp.ctx).feed.prune()) > 0);
+  const again = await startAgent(cp, { stateDir: h.stateDir });
+  await converged(cp, again);
+  assert.ok(again.logs.some((l) => l.msg?.includes('cursor expired')));
+  assert.ok(again.logs.some((l) => l.msg === 'snapshot applied'));
+  const enrolledAfter = await enroll(cp.url, pass);
+  await converged(cp, again);
+  assert.ok(again.backend.peers.has(enrolledAfter.publicKey));
+});
+
+test('metering: deltas survive a counter reset, a resent heartbeat counts once, a device over quota is suspended and leaves the interface', async () => {
+  const cp = await startFeedControlPlane({ config: { serviceTiers: { public: { quotaBytes: 10_000 }, standard: { quotaBytes: 10_000 }, unlimited: { quotaBytes: null } } } });
+  cleanups.push(() => cp.stop());
+  const h = await startAgent(cp, { token: await newToken(cp) });
+  const pass = await invite(cp, 5);
+  const dev = await enroll(cp.url, pass);
+  const other = await enroll(cp.url, pass);
+  await converged(cp, h);
+  const usage = async (id: string) => (await cp.call('GET', `/v1/whoami?device=${id}`)).body.device;
+  const peer = h.backend.peers.get(dev.publicKey)!;
+  peer.rxBytes = 1000n;
+  peer.txBytes = 2000n;
+  await h.agent.heartbeatNow();
+  let u = await usage(dev.deviceId);
+  assert.equal(u.usage.bytes, 3000);
+  assert.equal(u.usage.quotaBytes, 10_000);
+  assert.equal(u.state, 'active');
+  // interface restarted: counters start again from zero
+  peer.rxBytes = 500n;
+  peer.txBytes = 0n;
+  await h.agent.heartbeatNow();
+  assert.equal((await usage(dev.deviceId)).usage.bytes, 3500);
+  // a heartbeat whose seq was already counted changes nothing
+  const gw = await cp.ctx.db.query('SELECT credential_hash FROM gateways WHERE id = $1', [h.agent.gatewayId]);
+  assert.ok(gw.rows[0]);
+  const reg = JSON.parse(await readFile(path.join(h.stateDir, 'gateway.json'), 'utf8'));
+  const resend = await cp.call('POST', `/v1/gateways/${reg.gatewayId}/heartbeat`, { seq: 1, peers: [{ publicKey: dev.publicKey, rxDelta: 999_999, txDelta: 0 }] }, { authorization: `Bearer ${reg.credential}` });
+  assert.equal(resend.status, 200);
+  assert.equal(resend.body.counted, false);
+  assert.equal((await usage(dev.deviceId)).usage.bytes, 3500);
+  // over quota
+  peer.rxBytes = 9000n;
+  await h.agent.heartbeatNow();
+  u = await usage(dev.deviceId);
+  assert.equal(u.state, 'suspended');
+  assert.match(u.stateReason, /quota exceeded/);
+  await until('suspended peer removed', async () => !h.backend.peers.has(dev.publicKey) || undefined);
+  assert.ok(h.backend.peers.has(other.publicKey));
+  const audit = await cp.ctx.db.query("SELECT details FROM audit_log WHERE action = 'device.suspended'");
+  assert.equal(audit.rows.length, 1);
+});
