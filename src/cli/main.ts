@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { registerServe } from './commands/serve.js';
 import { registerOperator } from './commands/operator.js';
+import { registerKeys } from './commands/keys.js';
+import { registerBackup } from './commands/backup.js';
 import { registerGatewayRun } from './commands/gateway.js';
 import { VERSION } from '../control-plane/version.js';
 
@@ -14,6 +16,8 @@ const program = new Command('damm')
 
 registerServe(program);
 registerOperator(program);
+registerKeys(program);
+registerBackup(program);
 registerGatewayRun(program);
 
 try {

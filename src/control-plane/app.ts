@@ -14,6 +14,7 @@ import { publicRoutes } from './routes/public.js';
 import { operatorRoutes } from './routes/operator.js';
 import { gatewayRoutes } from './routes/gateway.js';
 import { opsRoutes } from './routes/ops.js';
+import { trustRoutes } from './trust/routes.js';
 
 export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', '*.installPass', '*.token', '*.credential', '*.registrationToken', '*.privateKey'];
 
@@ -76,6 +77,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(publicRoutes(ctx), { prefix: '/v1' });
   await app.register(operatorRoutes(ctx), { prefix: '/v1/operator' });
   await app.register(gatewayRoutes(ctx), { prefix: '/v1/gateways' });
+  await app.register(trustRoutes(ctx), { prefix: '/v1/trust' });
   for (const p of opts.plugins ?? []) await p(app, ctx);
 
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,7 +1,13 @@
 /**
  * The control plane's online signing keys (catalog, admission), kept as
- * files of mode 0600 under <dataDir>/keys. They are created on first start
- * and never leave the host except inside an encrypted backup.
+ * files of mode 0600 under <dataDir>/keys. They are created by `damm init`
+ * (or `damm keys rotate`) and never leave the host except inside an
+ * encrypted backup.
+ *
+ * A key file alone grants nothing: the running service signs only with keys
+ * that the latest published root certifies and that are inside their
+ * validity window now (src/control-plane/trust/keyring.ts, TrustedKeyRing).
+ * `loadKeyRing`/`staticKeyRing` remain for callers that inject fixed keys.
  */
 import { mkdir, readdir, readFile, writeFile, rename, open } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +32,45 @@ export function keysDir(dataDir: string): string {
   return path.join(dataDir, 'keys');
 }
 
+export function onlineKeyFileName(role: OnlineRole, keyid: string): string {
+  return `${role}-${keyid.slice(0, 16)}.key`;
+}
+
+export interface OnlineKeyFile {
+  /** File name inside keysDir(dataDir). */
+  name: string;
+  role: OnlineRole;
+  key: SigningKey;
+  createdAt: string;
+}
+
+/** Every online key file in <dataDir>/keys, parsed (a damaged file is an error, never skipped). */
+export async function readOnlineKeyFiles(dataDir: string): Promise<OnlineKeyFile[]> {
+  const dir = keysDir(dataDir);
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.key')).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: OnlineKeyFile[] = [];
+  for (const f of names) {
+    let parsed: KeyFile;
+    try {
+      parsed = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as KeyFile;
+    } catch (cause) {
+      throw new DammError('config_invalid', `Key file ${f} is unreadable.`, { cause });
+    }
+    const seed = typeof parsed?.seed === 'string' ? fromBase64(parsed.seed) : null;
+    if (!seed || seed.length !== 32 || (parsed.role !== 'catalog' && parsed.role !== 'admission')) {
+      throw new DammError('config_invalid', `Key file ${f} is not a DAMM online key.`);
+    }
+    out.push({ name: f, role: parsed.role, key: signingKeyFromSeed(seed), createdAt: String(parsed.createdAt ?? '') });
+  }
+  return out;
+}
+
 export async function writeKeyFileAtomic(file: string, body: string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w', 0o600);
@@ -39,31 +84,26 @@ export async function writeKeyFileAtomic(file: string, body: string): Promise<vo
 }
 
 export async function createOnlineKey(dataDir: string, role: OnlineRole, now: Date): Promise<SigningKey> {
+  const key = generateSigningKey();
+  await writeOnlineKey(dataDir, role, key, now);
+  return key;
+}
+
+/** Writes one online key file (mode 0600, fsynced, atomic rename); returns its path. */
+export async function writeOnlineKey(dataDir: string, role: OnlineRole, key: SigningKey, now: Date): Promise<string> {
   const dir = keysDir(dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const key = generateSigningKey();
   const body: KeyFile = { role, seed: toBase64(key.privateKey), createdAt: now.toISOString() };
-  await writeKeyFileAtomic(path.join(dir, `${role}-${key.keyid.slice(0, 16)}.key`), JSON.stringify(body));
-  return key;
+  const file = path.join(dir, onlineKeyFileName(role, key.keyid));
+  await writeKeyFileAtomic(file, JSON.stringify(body));
+  return file;
 }
 
 export async function loadKeyRing(dataDir: string, opts: { create: boolean; now: Date }): Promise<KeyRing> {
   const dir = keysDir(dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const byRole: Record<OnlineRole, SigningKey[]> = { catalog: [], admission: [] };
-  for (const f of (await readdir(dir)).filter((n) => n.endsWith('.key')).sort()) {
-    let parsed: KeyFile;
-    try {
-      parsed = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as KeyFile;
-    } catch (cause) {
-      throw new DammError('config_invalid', `Key file ${f} is unreadable.`, { cause });
-    }
-    const seed = fromBase64(parsed.seed);
-    if (!seed || seed.length !== 32 || (parsed.role !== 'catalog' && parsed.role !== 'admission')) {
-      throw new DammError('config_invalid', `Key file ${f} is not a DAMM online key.`);
-    }
-    byRole[parsed.role].push(signingKeyFromSeed(seed));
-  }
+  for (const f of await readOnlineKeyFiles(dataDir)) byRole[f.role].push(f.key);
   for (const role of ['catalog', 'admission'] as const) {
     if (byRole[role].length === 0) {
       if (!opts.create) throw new DammError('config_invalid', `No ${role} signing key in ${dir}; run "damm init".`);

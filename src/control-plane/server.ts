@@ -16,7 +16,9 @@ import { buildApp, REDACT_PATHS } from './app.js';
 import type { Config } from './config.js';
 import type { Ctx } from './context.js';
 import { defaultExtensions, type ControlPlaneExtension } from './extensions.js';
-import { loadKeyRing, type KeyRing } from './keyring.js';
+import type { KeyRing } from './keyring.js';
+import { TrustedKeyRing } from './trust/keyring.js';
+import { startTrustMaintenance, trustTick, type TrustTick } from './trust/maintenance.js';
 import { createMetrics } from './metrics.js';
 import { VERSION } from './version.js';
 import { checkPoolSettings } from './pool-settings.js';
@@ -54,12 +56,18 @@ export interface ControlPlaneOptions {
   logStream?: DestinationStream;
   /** Defaults to defaultExtensions(): the same process `damm serve` runs. */
   extensions?: ControlPlaneExtension[];
+  /** How often to look for a newly published root (default 2000 ms). Only with the root-aware key ring (no `keys` given). */
+  trustReloadMs?: number;
 }
 
 export interface ControlPlane {
   app: FastifyInstance;
   ctx: Ctx;
   store: StoreHandle;
+  /** The root-aware key ring (null when fixed `keys` were injected). */
+  trust: TrustedKeyRing | null;
+  /** Picks up a newly published root now and re-signs the catalog if needed (what the timer does every few seconds). */
+  refreshTrust(): Promise<TrustTick | null>;
   close(): Promise<void>;
 }
 
@@ -70,7 +78,10 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const store = opts.store ?? (await openStore(opts.config, (m) => log.debug({ component: 'embedded-postgres' }, m)));
   const pools = parsePools({ ipv4Cidr: opts.config.ipv4Pool, ipv6Prefix: opts.config.ipv6Prefix });
   await checkPoolSettings(store.db, opts.config);
-  const keys = opts.keys ?? (await loadKeyRing(opts.config.dataDir, { create: true, now: clock.now() }));
+  // Signs only with local key files that the latest published root certifies and that are valid now;
+  // refuses to start when a role has none (docs/runbooks.md).
+  const trust = opts.keys ? null : await TrustedKeyRing.load({ db: store.db, dataDir: opts.config.dataDir, clock });
+  const keys: KeyRing = opts.keys ?? trust!;
   const ctx: Ctx = {
     db: store.db,
     config: opts.config,
@@ -91,6 +102,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     plugins: extensions.filter((e) => e.register).map((e) => (a: FastifyInstance, c: Ctx) => e.register!(a, c)),
   });
   const stoppers: (() => Promise<void>)[] = [];
+  if (trust) stoppers.push(startTrustMaintenance(ctx, trust, { intervalMs: opts.trustReloadMs ?? 2000 }));
   for (const e of extensions) if (e.start) stoppers.push(await e.start(ctx));
   const housekeeping = setInterval(() => {
     const now = clock.now();
@@ -102,6 +114,8 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     app,
     ctx,
     store,
+    trust,
+    refreshTrust: async () => (trust ? trustTick(ctx, trust) : null),
     close: async () => {
       clearInterval(housekeeping);
       for (const stop of stoppers) await stop();

@@ -1,5 +1,5 @@
 /** Starts a real control plane (real Postgres, real HTTP on loopback) for a test. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -7,7 +7,16 @@ import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from 
 import { loadConfig, type Config } from '../../src/control-plane/config.js';
 import { createOperatorToken } from '../../src/control-plane/services/operators.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
-import type { Clock } from '../../src/core/clock.js';
+import { systemClock, type Clock } from '../../src/core/clock.js';
+import { initTrust } from '../../src/control-plane/trust/init.js';
+import { keysDir } from '../../src/control-plane/keyring.js';
+
+/**
+ * Online key files of the control plane that initialised each test database,
+ * so a second control plane on the same database (two processes, one store)
+ * holds the same keys, as two hosts sharing <dataDir>/keys would.
+ */
+const keysByDatabase = new Map<string, { name: string; body: string }[]>();
 
 export interface TestControlPlane extends ControlPlane {
   url: string;
@@ -22,10 +31,21 @@ export interface TestControlPlane extends ControlPlane {
 }
 
 export async function startTestControlPlane(
-  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; host?: string } & Pick<ControlPlaneOptions, 'extensions'> = {},
+  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; host?: string; dataDir?: string } & Pick<ControlPlaneOptions, 'extensions' | 'trustReloadMs'> = {},
 ): Promise<TestControlPlane> {
   const database = opts.database ?? (await createTestDatabase());
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'damm-cp-'));
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'damm-cp-')));
+  // The same first-use path as `damm init`: online keys, offline root in <dataDir>/offline-root, root v1.
+  const shared = keysByDatabase.get(database.url);
+  if (shared && !opts.dataDir) {
+    await mkdir(keysDir(dataDir), { recursive: true, mode: 0o700 });
+    for (const f of shared) await writeFile(path.join(keysDir(dataDir), f.name), f.body, { mode: 0o600 });
+  }
+  const trust = await initTrust({ db: database.db, dataDir, now: (opts.clock ?? systemClock).now(), actor: 'test' });
+  if (trust.created) {
+    const names = (await readdir(keysDir(dataDir))).filter((n) => n.endsWith('.key'));
+    keysByDatabase.set(database.url, await Promise.all(names.map(async (name) => ({ name, body: await readFile(path.join(keysDir(dataDir), name), 'utf8') }))));
+  }
   const config = loadConfig({}, { dataDir, databaseUrl: database.url, port: 0, host: opts.host ?? '127.0.0.1', logLevel: 'info', ...opts.config });
   const logs: string[] = [];
   const logStream = new Writable({
@@ -40,6 +60,7 @@ export async function startTestControlPlane(
     logStream,
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.extensions ? { extensions: opts.extensions } : {}),
+    ...(opts.trustReloadMs !== undefined ? { trustReloadMs: opts.trustReloadMs } : {}),
   });
   const address = await cp.app.listen({ host: config.host, port: 0 });
   const { token } = await createOperatorToken(database.db, 'test', new Date());
@@ -69,8 +90,11 @@ export async function startTestControlPlane(
     op: (method, p, body) => call(method, p, body, { authorization: `Bearer ${token}` }),
     stop: async () => {
       await cp.close();
-      if (!opts.database) await database.close();
-      await rm(dataDir, { recursive: true, force: true });
+      if (!opts.database) {
+        keysByDatabase.delete(database.url);
+        await database.close();
+      }
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -2,23 +2,43 @@ import { writeFile, readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { createControlPlane, openStore, type StoreHandle } from '../../control-plane/server.js';
-import { loadKeyRing } from '../../control-plane/keyring.js';
+import { initTrust } from '../../control-plane/trust/init.js';
 import { createOperatorToken } from '../../control-plane/services/operators.js';
 import { checkPoolSettings } from '../../control-plane/pool-settings.js';
 import type { Config } from '../../control-plane/config.js';
 import { configFor, withDataDir } from '../common.js';
 import { fail } from '../output.js';
+import { parseDuration } from './operator.js';
+
+export interface InitTrustFlags {
+  rootKeys?: number;
+  rootThreshold?: number;
+  rootValidity?: number;
+  keyValidity?: number;
+}
 
 /**
- * Creates what a control plane needs on first use: data directory, online
- * keys, store and schema, and one operator token written to a 0600 file.
+ * Creates what a control plane needs on first use: data directory, store and
+ * schema, online keys and the offline root role with root v1 certifying them
+ * (src/control-plane/trust/init.ts), and one operator token written to a 0600
+ * file. Idempotent: with a root already published it changes nothing there.
  */
-export async function initDataDir(config: Config, say: (line: string) => void, given?: StoreHandle): Promise<void> {
+export async function initDataDir(config: Config, say: (line: string) => void, given?: StoreHandle, trust: InitTrustFlags = {}): Promise<void> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  await loadKeyRing(config.dataDir, { create: true, now: new Date() });
   const store = given ?? (await openStore(config));
   try {
     await checkPoolSettings(store.db, config);
+    const t = await initTrust({
+      db: store.db,
+      dataDir: config.dataDir,
+      now: new Date(),
+      say,
+      ...(trust.rootKeys !== undefined ? { rootKeys: trust.rootKeys } : {}),
+      ...(trust.rootThreshold !== undefined ? { rootThreshold: trust.rootThreshold } : {}),
+      ...(trust.rootValidity !== undefined ? { rootValiditySeconds: trust.rootValidity } : {}),
+      ...(trust.keyValidity !== undefined ? { keyValiditySeconds: trust.keyValidity } : {}),
+    });
+    if (!t.created) say(`trust root v${t.root.version} (root v1 sha256 ${t.pinSha256})`);
     const tokenFile = path.join(config.dataDir, 'operator-token');
     const existing = await readFile(tokenFile, 'utf8').catch(() => null);
     if (!existing) {
@@ -33,12 +53,26 @@ export async function initDataDir(config: Config, say: (line: string) => void, g
 }
 
 export function registerServe(program: Command): void {
+  const count = (name: string) => (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 16) throw new Error(`${name} must be a whole number from 1 to 16`);
+    return n;
+  };
   withDataDir(program.command('init'))
-    .description('create the data directory, online signing keys, the store and an operator token')
-    .action(async (opts: { dataDir: string }) => {
+    .description('create the data directory, the store, online signing keys, the offline root (root v1) and an operator token')
+    .option('--root-keys <n>', 'how many offline root keys to create', count('--root-keys'), 1)
+    .option('--root-threshold <m>', 'how many root keys must sign each new root', count('--root-threshold'), 1)
+    .option('--root-validity <duration>', 'root v1 lifetime, e.g. 365d', parseDuration)
+    .option('--key-validity <duration>', 'online key validity window, e.g. 365d', parseDuration)
+    .action(async (opts: { dataDir: string; rootKeys: number; rootThreshold: number; rootValidity?: number; keyValidity?: number }) => {
       try {
         const config = configFor(opts);
-        await initDataDir(config, (l) => process.stdout.write(`${l}\n`));
+        await initDataDir(config, (l) => process.stdout.write(`${l}\n`), undefined, {
+          rootKeys: opts.rootKeys,
+          rootThreshold: opts.rootThreshold,
+          ...(opts.rootValidity !== undefined ? { rootValidity: opts.rootValidity } : {}),
+          ...(opts.keyValidity !== undefined ? { keyValidity: opts.keyValidity } : {}),
+        });
         process.stdout.write(`initialised ${config.dataDir}\n`);
       } catch (err) {
         fail(err);

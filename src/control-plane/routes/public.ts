@@ -54,7 +54,12 @@ export const publicRoutes = (ctx: Ctx, usage?: UsageReader): FastifyPluginAsyncT
   });
 
   app.get('/keys', {
-    schema: { summary: 'Public keys that verify the catalog and admission records', tags: ['trust'], response: { 200: S.PublishedKeys } },
+    schema: {
+      summary: 'Online keys that verify the catalog and admission records right now',
+      description: 'Convenience only: the keys the latest root certifies and that are valid now. Clients should pin the root (GET /v1/trust/root/1.json, checked against its sha256 from the operator) and walk /v1/trust/root/{version}.json, not trust this list: it changes on every rotation and proves nothing by itself.',
+      tags: ['trust'],
+      response: { 200: S.PublishedKeys },
+    },
   }, async () => ({
     catalog: ctx.keys.publicKeys('catalog').map((k) => ({ ...k, algorithm: 'ed25519' as const })),
     admission: ctx.keys.publicKeys('admission').map((k) => ({ ...k, algorithm: 'ed25519' as const })),
