@@ -7,20 +7,30 @@
  * a fraction of it.
  */
 import { randomUUID } from 'node:crypto';
-import type { Benchmark, BenchOutput, BenchResult, RunContext } from './lib/result.js';
+import type { Benchmark, BenchOutput, RunContext } from './lib/result.js';
 import { createBenchDatabase, backendPids } from './lib/pg.js';
-import { analyze, hasFeed, issuePasses, seedUpTo, BENCH_IPV4_POOL, BENCH_IPV6_PREFIX, type FeedSeeder } from './lib/seed.js';
+import { analyze, feedSeederFor, hasFeed, issuePasses, seedUpTo, BENCH_IPV4_POOL, BENCH_IPV6_PREFIX } from './lib/seed.js';
+import { ensureBuilt, keepGatewayOnline, registerGateway, startControlPlane } from './lib/cp.js';
+import { measurePhase, phaseSummary, type PhaseResult } from './lib/phases.js';
+import { enrollLoad } from './lib/load.js';
 import { cpuBetween, snapshot } from './lib/cpu.js';
 import { distribution, ratio, round } from './lib/stats.js';
 import { randomPublicKeys } from './lib/seed.js';
 import { createPool, type Db } from '../src/store/db.js';
 import { hashSecret } from '../src/control-plane/secrets.js';
 import { addressesFor, parsePools } from '../src/core/ipam.js';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 
-export const FULL = { sizes: [1_000, 10_000, 100_000], poolSizes: [8, 16], warmup: 500, perPhase: 4_000, blockSize: 500 };
-export const SMOKE = { sizes: [20, 300], poolSizes: [8, 16], warmup: 10, perPhase: 60, blockSize: 20 };
+/** perPhase × phases + warmup stays below the next size, so each size starts where it says. */
+export const FULL = { sizes: [1_000, 10_000, 100_000], warmup: 300, perPhase: 1_500, blockSize: 250 };
+export const SMOKE = { sizes: [20, 300], warmup: 10, perPhase: 40, blockSize: 10 };
+
+/**
+ * Transaction shapes. 'damm' is the headline (what DAMM runs). At the largest
+ * size two diagnostics also run: 'no-feed' (the shape before the gateway feed:
+ * what the feed rows cost) and 'fewer-round-trips' (the same rows written in
+ * 4 round trips instead of 9: a proposed change, measured).
+ */
+type Shape = 'damm' | 'no-feed' | 'fewer-round-trips';
 
 const POOLS = parsePools({ ipv4Cidr: BENCH_IPV4_POOL, ipv6Prefix: BENCH_IPV6_PREFIX });
 
@@ -30,7 +40,57 @@ function templateEnvelope(d: { id: string; public_key: string; ipv4: string; ipv
   return { payloadType: 'application/vnd.damm.admission+json', payload: Buffer.from(JSON.stringify(rec)).toString('base64'), signatures: [{ keyid: 'a'.repeat(64), sig: Buffer.alloc(64, 1).toString('base64') }] };
 }
 
-const templateFeed: FeedSeeder = { validitySeconds: 86400, envelopeFor: templateEnvelope };
+
+/** BEGIN; pass + address in one statement; device + audit + feed + admissions in one statement; COMMIT. */
+async function enrollTxFewerRoundTrips(db: Db, gatewayId: string, token: string, publicKey: string, feed: boolean): Promise<void> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const now = new Date();
+    const a = await client.query<{ id: string; kind: string; tier: string; address_offset: number }>(
+      `WITH p AS (
+         UPDATE install_passes SET uses_left = uses_left - 1
+         WHERE token_hash = $1 AND uses_left > 0 AND expires_at > $2 AND revoked_at IS NULL
+         RETURNING id, kind, tier),
+       r AS (
+         DELETE FROM free_offsets WHERE EXISTS (SELECT 1 FROM p) AND address_offset = (
+           SELECT address_offset FROM free_offsets ORDER BY address_offset LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING address_offset)
+       SELECT p.id, p.kind, p.tier, coalesce((SELECT address_offset FROM r), nextval('address_offset_seq'))::int AS address_offset FROM p`,
+      [hashSecret(token), now],
+    );
+    const p = a.rows[0];
+    if (!p) throw new Error('pass not consumable');
+    const addr = addressesFor(POOLS, p.address_offset);
+    const id = randomUUID();
+    const d = { id, public_key: publicKey, ipv4: addr.ipv4, ipv6: addr.ipv6, scope: 'region:NL' };
+    await client.query(
+      `WITH d AS (
+         INSERT INTO devices (id, public_key, address_offset, ipv4, ipv6, tier, pass_id, requested_region, requested_exit,
+           region, exit_country, scope, gateway_id, placement_reason, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, 'NL', 'NL', 'region:NL', $8, $9, $10)
+         RETURNING id, public_key, address_offset, host(ipv4) AS ipv4, host(ipv6) AS ipv6, tier, region, exit_country, scope,
+           gateway_id, state, state_reason, created_at),
+       a AS (
+         INSERT INTO audit_log (at, actor, action, subject, details)
+         SELECT $10, 'device:' || d.id, x.action, x.subject, x.details FROM d, (VALUES ('pass.consumed', $11, $12::jsonb), ('device.enrolled', 'device:' || $1, $13::jsonb)) x(action, subject, details)),
+       f AS (
+         INSERT INTO feed_events (scope, device_id, kind, envelope) SELECT d.scope, d.id, 'upsert', $14::jsonb FROM d WHERE $15::boolean),
+       m AS (
+         INSERT INTO admissions (device_id, scope, not_after) SELECT d.id, d.scope, $16 FROM d WHERE $15::boolean)
+       SELECT * FROM d`,
+      [id, publicKey, p.address_offset, addr.ipv4, addr.ipv6, p.tier, p.id, gatewayId, 'No preference given; NL (exit NL) has the most room.', now,
+        `pass:${p.id}`, JSON.stringify({ kind: p.kind, deviceId: id }), JSON.stringify({ publicKey, ipv4: addr.ipv4, region: 'NL', gatewayId, honoured: true }),
+        JSON.stringify(templateEnvelope(d, now)), feed, new Date(now.getTime() + 86400_000)],
+    );
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
 
 /** One enrollment, as DAMM's transaction does it. */
 async function enrollTx(db: Db, gatewayId: string, token: string, publicKey: string, feed: boolean): Promise<void> {
@@ -88,6 +148,7 @@ async function enrollTx(db: Db, gatewayId: string, token: string, publicKey: str
 }
 
 interface RawPhase {
+  shape: Shape;
   poolSize: number;
   withSequencer: boolean;
   count: number;
@@ -98,12 +159,13 @@ interface RawPhase {
   latency: ReturnType<typeof distribution>;
   cpuMsPerTx: { postgres: number; client: number };
   machineBusyPct: number;
+  neighbourCores: number;
   failures: number;
   latenciesMs: number[];
   blockThroughputPerS: number[];
 }
 
-async function runPhase(o: { url: string; dbName: string; admin: Db; gatewayId: string; tokens: string[]; poolSize: number; feed: boolean; withSequencer: boolean; blockSize: number; onProgress: (d: number, n: number) => void }): Promise<RawPhase> {
+async function runPhase(o: { url: string; dbName: string; admin: Db; gatewayId: string; tokens: string[]; poolSize: number; feed: boolean; withSequencer: boolean; shape: Shape; blockSize: number; onProgress: (d: number, n: number) => void }): Promise<RawPhase> {
   const pool = createPool(o.url, o.poolSize);
   const keys = randomPublicKeys(o.tokens.length);
   // Open every connection first so connection set-up is not measured.
@@ -138,7 +200,8 @@ async function runPhase(o: { url: string; dbName: string; admin: Db; gatewayId: 
         const i = next++;
         const s = performance.now();
         try {
-          await enrollTx(pool, o.gatewayId, o.tokens[i]!, keys[i]!, o.feed);
+          if (o.shape === 'fewer-round-trips') await enrollTxFewerRoundTrips(pool, o.gatewayId, o.tokens[i]!, keys[i]!, o.feed);
+          else await enrollTx(pool, o.gatewayId, o.tokens[i]!, keys[i]!, o.shape === 'damm' && o.feed);
           lat.push(performance.now() - s);
         } catch {
           failures++;
@@ -162,6 +225,7 @@ async function runPhase(o: { url: string; dbName: string; admin: Db; gatewayId: 
   const ok = lat.length;
   const sorted = [...blocks].sort((x, y) => x - y);
   return {
+    shape: o.shape,
     poolSize: o.poolSize,
     withSequencer: o.withSequencer,
     count: ok,
@@ -172,88 +236,96 @@ async function runPhase(o: { url: string; dbName: string; admin: Db; gatewayId: 
     latency: distribution(lat),
     cpuMsPerTx: { postgres: round(cpu['pg']! / Math.max(1, ok), 3), client: round(cpu.loadgen / Math.max(1, ok), 3) },
     machineBusyPct: cpu.machineBusyPct,
+    neighbourCores: cpu.neighbourCores,
     failures,
     latenciesMs: lat.map((x) => round(x, 3)),
     blockThroughputPerS: blocks,
   };
 }
 
-function earlierResult(ctx: RunContext, name: string): { r: BenchResult | null; sameRun: boolean } {
-  const mine = ctx.earlier.get(name);
-  if (mine && mine.status === 'ok') return { r: mine, sameRun: true };
-  const f = path.join(ctx.outDir, `${name}.json`);
-  if (!existsSync(f)) return { r: null, sameRun: false };
-  const r = JSON.parse(readFileSync(f, 'utf8')) as BenchResult;
-  return { r: r.status === 'ok' ? r : null, sameRun: r.runId === ctx.runId };
-}
-
 export const bench: Benchmark = {
   name: 'raw-pg',
-  title: "DAMM's enrollment transaction straight on a pg Pool: the database's own limit here",
+  title: "DAMM's enrollment transaction straight on a pg Pool (the database's own limit), interleaved with DAMM over HTTP",
   async run(ctx: RunContext): Promise<BenchOutput> {
     const P = ctx.smoke ? SMOKE : FULL;
     const notes: string[] = [];
+    const built = ensureBuilt((m) => ctx.progress.note(m));
+    if (built) notes.push(built);
     const database = await createBenchDatabase();
+    const cp = await startControlPlane({ databaseUrl: database.url });
+    let stopBeat = () => {};
     try {
       const feed = await hasFeed(database.db);
-      const gatewayId = randomUUID();
-      await database.db.query(
-        `INSERT INTO gateways (id, name, region, country, wg_public_key, endpoints, egress_ips, registered_at, last_heartbeat_at)
-         VALUES ($1, 'gw-nl-raw', 'NL', 'NL', $2, '[{"tier":"T0","host":"192.0.2.10","port":51820}]', '{192.0.2.10}', now(), now())`,
-        [gatewayId, randomPublicKeys(1)[0]],
-      );
+      const gw = await registerGateway(cp);
+      stopBeat = await keepGatewayOnline(database.db, cp, gw);
+      const gatewayId = gw.gatewayId;
+      const seeder = feed ? await feedSeederFor(cp.dataDir) : undefined;
       notes.push(feed
-        ? 'the store has the gateway feed: each transaction also inserts its feed event (a real-size admission envelope) and admissions row; variant "+sequencer" also runs the feed sequencer as DAMM does'
+        ? 'the store has the gateway feed: each raw transaction also inserts its feed event (a real-size admission envelope) and admissions row; "+sequencer" also runs the feed sequencer as DAMM does'
         : 'no gateway feed in this build: the transaction is pass, address, device, audit');
-      const variants: Array<{ poolSize: number; withSequencer: boolean }> = P.poolSizes.map((poolSize) => ({ poolSize, withSequencer: false }));
-      if (feed) variants.push({ poolSize: 16, withSequencer: true });
-      const perSize: Array<{ size: number; phases: RawPhase[] }> = [];
+      notes.push('DAMM over HTTP (damm serve on the same database, 16 clients) runs before and after the raw phases at each size, so the fraction compares numbers from the same few seconds on this shared machine');
+      type Step = { kind: 'http' } | { kind: 'raw'; poolSize: number; withSequencer: boolean; shape: Shape };
+      const base: Step[] = [{ kind: 'http' }, { kind: 'raw', poolSize: 16, withSequencer: false, shape: 'damm' }, { kind: 'raw', poolSize: 8, withSequencer: false, shape: 'damm' }];
+      if (feed) base.push({ kind: 'raw', poolSize: 16, withSequencer: true, shape: 'damm' });
+      base.push({ kind: 'http' });
+      const diagnostics: Step[] = [{ kind: 'raw', poolSize: 16, withSequencer: false, shape: 'fewer-round-trips' }];
+      if (feed) diagnostics.unshift({ kind: 'raw', poolSize: 16, withSequencer: false, shape: 'no-feed' });
+      const perSize: Array<{ size: number; phases: RawPhase[]; http: PhaseResult[] }> = [];
       for (const size of P.sizes) {
-        await seedUpTo(database.db, size, { gatewayId, ...(feed ? { feed: templateFeed } : {}), onProgress: (d, n) => ctx.progress.update(`size ${size}: seeding ${d}/${n}`) });
-        const tokens = await issuePasses(database.db, P.warmup + variants.length * P.perPhase);
+        const steps = size === P.sizes[P.sizes.length - 1] ? [...base, ...diagnostics] : base;
+        await seedUpTo(database.db, size, { gatewayId, ...(seeder ? { feed: seeder } : {}), onProgress: (d, n) => ctx.progress.update(`size ${size}: seeding ${d}/${n}`) });
+        const tokens = await issuePasses(database.db, 2 * P.warmup + steps.length * P.perPhase);
         await analyze(database.db);
         await database.db.query('CHECKPOINT');
-        await runPhase({ url: database.url, dbName: database.name, admin: database.db, gatewayId, tokens: tokens.slice(0, P.warmup), poolSize: 16, feed, withSequencer: feed, blockSize: P.blockSize, onProgress: (d, n) => ctx.progress.update(`size ${size}: warm-up ${d}/${n}`) });
+        await runPhase({ url: database.url, dbName: database.name, admin: database.db, gatewayId, tokens: tokens.slice(0, P.warmup), poolSize: 16, feed, withSequencer: feed, shape: 'damm', blockSize: P.blockSize, onProgress: (d, n) => ctx.progress.update(`size ${size}: raw warm-up ${d}/${n}`) });
+        await enrollLoad({ url: cp.url, passes: tokens.slice(P.warmup, 2 * P.warmup), concurrency: 16 });
         const phases: RawPhase[] = [];
-        for (const [vi, v] of variants.entries()) {
-          const slice = tokens.slice(P.warmup + vi * P.perPhase, P.warmup + (vi + 1) * P.perPhase);
-          const ph = await runPhase({ url: database.url, dbName: database.name, admin: database.db, gatewayId, tokens: slice, ...v, feed, blockSize: P.blockSize, onProgress: (d, n) => ctx.progress.update(`size ${size}: pool ${v.poolSize}${v.withSequencer ? ' +sequencer' : ''} ${d}/${n}`) });
+        const http: PhaseResult[] = [];
+        for (const [vi, v] of steps.entries()) {
+          const slice = tokens.slice(2 * P.warmup + vi * P.perPhase, 2 * P.warmup + (vi + 1) * P.perPhase);
+          if (v.kind === 'http') {
+            const ph = await measurePhase({ url: cp.url, db: database.db, dbName: database.name, cpPids: [cp.pid], concurrency: 16, blockSize: P.blockSize, passes: slice, onProgress: (d, n) => ctx.progress.update(`size ${size}: DAMM over HTTP ${d}/${n}`) });
+            if ((ph.statuses['201'] ?? 0) !== ph.count) notes.push(`size ${size} DAMM over HTTP: ${JSON.stringify(ph.statuses)} ${ph.failures.join(' / ')}`);
+            http.push(ph);
+            continue;
+          }
+          const ph = await runPhase({ url: database.url, dbName: database.name, admin: database.db, gatewayId, tokens: slice, ...v, feed, blockSize: P.blockSize, onProgress: (d, n) => ctx.progress.update(`size ${size}: ${v.shape} pool ${v.poolSize}${v.withSequencer ? ' +sequencer' : ''} ${d}/${n}`) });
           if (ph.failures) notes.push(`size ${size} pool ${v.poolSize}: ${ph.failures} transactions failed`);
           phases.push(ph);
         }
-        ctx.progress.note(`size ${size}: ${phases.map((p) => `pool ${p.poolSize}${p.withSequencer ? '+seq' : ''} ${p.medianBlockThroughputPerS}/s`).join(', ')}`);
-        perSize.push({ size, phases });
+        ctx.progress.note(`size ${size}: DAMM over HTTP ${http.map((h) => `${h.medianBlockThroughputPerS}/s`).join(' and ')}; raw ${phases.map((p) => `${p.shape === 'damm' ? '' : `${p.shape} `}pool ${p.poolSize}${p.withSequencer ? '+seq' : ''} ${p.medianBlockThroughputPerS}/s (pg ${p.cpuMsPerTx.postgres} ms CPU/tx)`).join(', ')}`);
+        perSize.push({ size, phases, http });
       }
-      const { r: damm, sameRun } = earlierResult(ctx, 'enroll-throughput');
-      const dammSizes = (damm?.summary['sizes'] ?? []) as Array<{ size: number; concurrent: { medianBlockThroughputPerS: number } }>;
-      if (!damm) notes.push('no enroll-throughput result to compare with: run `npm run bench -- enroll-throughput raw-pg`');
-      else if (!sameRun) notes.push(`fractions use enroll-throughput from another run (${damm.runId})`);
       const fractions = perSize.map((s) => {
-        const best = Math.max(...s.phases.filter((p) => !p.withSequencer).map((p) => p.medianBlockThroughputPerS));
+        const best = Math.max(...s.phases.filter((p) => !p.withSequencer && p.shape === 'damm').map((p) => p.medianBlockThroughputPerS));
         const seq = s.phases.find((p) => p.withSequencer)?.medianBlockThroughputPerS ?? null;
-        const d = dammSizes.find((x) => x.size === s.size)?.concurrent.medianBlockThroughputPerS ?? null;
-        return { size: s.size, rawBestPerS: best, rawWithSequencerPerS: seq, dammPerS: d, dammFractionOfRaw: d === null ? null : ratio(d, best), dammFractionOfRawWithSequencer: d === null || seq === null ? null : ratio(d, seq) };
+        const d = round(s.http.reduce((a, h) => a + h.medianBlockThroughputPerS, 0) / s.http.length, 1);
+        return { size: s.size, rawBestPerS: best, rawWithSequencerPerS: seq, dammPerS: d, dammRuns: s.http.map((h) => h.medianBlockThroughputPerS), dammFractionOfRaw: ratio(d, best), dammFractionOfRawWithSequencer: seq === null ? null : ratio(d, seq) };
       });
       const last = fractions[fractions.length - 1]!;
       return {
         status: 'ok',
-        parameters: { ...P, feed, client: 'pg Pool in the benchmark process, one transaction per checkout (as withTx does)' },
-        samples: Object.fromEntries(perSize.flatMap((s) => s.phases.map((p) => [`size${s.size}.pool${p.poolSize}${p.withSequencer ? '+sequencer' : ''}.latenciesMs`, p.latenciesMs]))),
+        parameters: { ...P, feed, client: 'pg Pool in the benchmark process, one transaction per checkout (as withTx does)', http: 'damm serve on the same database, 16 clients, before and after the raw phases' },
+        samples: Object.fromEntries([
+          ...perSize.flatMap((s) => s.phases.map((p) => [`size${s.size}.${p.shape}.pool${p.poolSize}${p.withSequencer ? '+sequencer' : ''}.latenciesMs`, p.latenciesMs])),
+          ...perSize.flatMap((s) => s.http.map((h, i) => [`size${s.size}.dammHttp${i}.latenciesMs`, h.latenciesMs])),
+        ]),
         summary: {
-          sizes: perSize.map((s) => ({ size: s.size, phases: s.phases.map(({ latenciesMs: _l, ...rest }) => rest) })),
+          sizes: perSize.map((s) => ({ size: s.size, phases: s.phases.map(({ latenciesMs: _l, ...rest }) => rest), damm: s.http.map((h) => phaseSummary(h)) })),
           fractions,
-          fractionsFromSameRun: sameRun,
         },
         targets: {
           fractionOfRaw: {
             target: `DAMM over HTTP ≥ 70% of the raw database rate at ${last.size.toLocaleString('en')} devices`,
-            measured: last.dammFractionOfRaw === null ? 'no DAMM result to compare' : `${Math.round(last.dammFractionOfRaw * 100)}% (DAMM ${last.dammPerS}/s vs raw ${last.rawBestPerS}/s${last.rawWithSequencerPerS !== null ? `; ${Math.round((last.dammFractionOfRawWithSequencer ?? 0) * 100)}% of raw+sequencer ${last.rawWithSequencerPerS}/s` : ''})`,
+            measured: `${Math.round((last.dammFractionOfRaw ?? 0) * 100)}% (DAMM ${last.dammPerS}/s, mean of ${last.dammRuns.join(' and ')}, vs raw ${last.rawBestPerS}/s${last.rawWithSequencerPerS !== null ? `; ${Math.round((last.dammFractionOfRawWithSequencer ?? 0) * 100)}% of raw + sequencer ${last.rawWithSequencerPerS}/s` : ''})`,
             met: ctx.smoke || last.dammFractionOfRaw === null ? null : last.dammFractionOfRaw >= 0.7,
           },
         },
         notes,
       };
     } finally {
+      stopBeat();
+      await cp.stop();
       await database.drop();
     }
   },

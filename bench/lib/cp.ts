@@ -14,7 +14,8 @@ import { REPO_ROOT } from './env.js';
 import { BENCH_IPV4_POOL, BENCH_IPV6_PREFIX } from './seed.js';
 import { randomPublicKeys } from './seed.js';
 
-export const CLI_MAIN = path.join(REPO_ROOT, 'dist/cli/main.js');
+/** DAMM_BENCH_CLI points at another build (e.g. a worktree with a proposed patch) for A/B runs; results then say so. */
+export const CLI_MAIN = process.env['DAMM_BENCH_CLI'] ? path.resolve(process.env['DAMM_BENCH_CLI']) : path.join(REPO_ROOT, 'dist/cli/main.js');
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -34,7 +35,19 @@ function newestMtime(dir: string): number {
  * rebuilds with `npm run build` when any source is newer than the build.
  * Returns a note for the result when a build ran.
  */
+let builtOnce: { note: string | null } | null = null;
+
+/**
+ * Once per process: a suite runs every benchmark on the same build even if
+ * others edit src/ meanwhile.
+ */
 export function ensureBuilt(say: (m: string) => void): string | null {
+  if (!builtOnce) builtOnce = { note: buildIfStale(say) };
+  return builtOnce.note;
+}
+
+function buildIfStale(say: (m: string) => void): string | null {
+  if (process.env['DAMM_BENCH_CLI']) return `control plane and agent from DAMM_BENCH_CLI=${CLI_MAIN}, not this tree's dist/`;
   const built = existsSync(CLI_MAIN) ? statSync(CLI_MAIN).mtimeMs : 0;
   if (built >= newestMtime(path.join(REPO_ROOT, 'src'))) return null;
   say('dist/ is older than src/: running `npm run build`');
@@ -86,7 +99,7 @@ export async function startControlPlane(opts: {
   };
   // Logs go where `damm serve` sends them (stdout), here /dev/null; stderr is kept for failures.
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI_MAIN, 'serve', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], {
-    cwd: REPO_ROOT,
+    cwd: path.resolve(path.dirname(CLI_MAIN), '../..'),
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });

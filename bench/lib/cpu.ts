@@ -61,7 +61,7 @@ export function snapshot(pids: number[]): CpuSnapshot {
 }
 
 /** CPU ms used by each group of pids between two snapshots (pids seen in both). */
-export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, groups: Record<string, number[]>): Record<string, number> & { loadgen: number; machineBusyPct: number } {
+export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, groups: Record<string, number[]>): Record<string, number> & { loadgen: number; machineBusyPct: number; neighbourCores: number } {
   const out: Record<string, number> = {};
   for (const [name, pids] of Object.entries(groups)) {
     let sum = 0;
@@ -73,8 +73,14 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, groups: Record<string
     out[name] = sum;
   }
   const dt = b.system.total - a.system.total;
+  const loadgen = Math.round(b.self - a.self);
+  // Everything else the machine did meanwhile (other people's tests, daemons), in cores: the noise indicator.
+  const busyMs = (b.system.busy - a.system.busy) * TICK_MS;
+  const ours = Object.values(out).reduce((x, y) => x + y, 0) + loadgen;
+  const wallMs = b.at - a.at;
   return Object.assign(out, {
-    loadgen: Math.round(b.self - a.self),
+    loadgen,
     machineBusyPct: dt > 0 ? Math.round(((b.system.busy - a.system.busy) / dt) * 1000) / 10 : NaN,
+    neighbourCores: wallMs > 0 ? Math.round((Math.max(0, busyMs - ours) / wallMs) * 100) / 100 : NaN,
   });
 }

@@ -23,6 +23,8 @@ export interface PhaseResult {
   /** CPU ms per enrollment by process group, and how busy the whole machine was. */
   cpuMsPerEnroll: { controlPlane: number; postgres: number; loadgen: number };
   machineBusyPct: number;
+  /** CPU the rest of the machine used meanwhile (other work on this shared box), in cores. */
+  neighbourCores: number;
   statuses: Record<string, number>;
   failures: string[];
   latenciesMs: number[];
@@ -86,6 +88,7 @@ export async function measurePhase(o: {
     latency: distribution(r.latenciesMs),
     cpuMsPerEnroll: { controlPlane: perEnroll(cpu['cp']!), postgres: perEnroll(cpu['pg']!), loadgen: perEnroll(cpu.loadgen) },
     machineBusyPct: cpu.machineBusyPct,
+    neighbourCores: cpu.neighbourCores,
     statuses: r.statuses,
     failures: r.failures,
     latenciesMs: r.latenciesMs.map((x) => round(x, 3)),

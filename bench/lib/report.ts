@@ -13,7 +13,8 @@ interface Meta { command: string; runId: string; suiteMs: number; ranNames: stri
 type Phase = { costMs: number; throughputPerS: number; medianBlockThroughputPerS: number; latency: { mean: number; p50: number; p99: number }; cpuMsPerEnroll: { controlPlane: number; postgres: number; loadgen: number }; machineBusyPct: number; devicesAtStart: number; devicesAtEnd: number; count: number };
 type TPSize = { size: number; sequential: Phase; concurrent: Phase };
 type BLSize = { size: number; stateFileMB: number; auditEntries: number; sequential: Phase; concurrent: Phase };
-type RawSize = { size: number; phases: Array<{ poolSize: number; withSequencer: boolean; medianBlockThroughputPerS: number; throughputPerS: number; latency: { p50: number; p99: number }; cpuMsPerTx: { postgres: number; client: number }; machineBusyPct: number }> };
+type RawSize = { size: number; phases: Array<{ shape?: string; poolSize: number; withSequencer: boolean; medianBlockThroughputPerS: number; throughputPerS: number; latency: { p50: number; p99: number }; cpuMsPerTx: { postgres: number; client: number }; machineBusyPct: number; neighbourCores?: number }>; damm?: Phase[] };
+type Fraction = { size: number; rawBestPerS: number; dammPerS: number; dammFractionOfRaw: number | null };
 
 const n = (x: unknown, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? Number(x.toFixed(d)).toLocaleString('en') : '–');
 const k = (x: number) => (x >= 1000 ? `${x / 1000}k` : String(x));
@@ -56,7 +57,8 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
   const tpSizes = (tp?.status === 'ok' ? tp.summary['sizes'] : []) as TPSize[];
   const blSizes = (bl?.status === 'ok' ? bl.summary['sizes'] : []) as BLSize[];
   const rawSizes = (raw?.status === 'ok' ? raw.summary['sizes'] : []) as RawSize[];
-  const rawBest = (s: RawSize) => Math.max(...s.phases.filter((p) => !p.withSequencer).map((p) => p.medianBlockThroughputPerS));
+  const fractions = (raw?.status === 'ok' ? raw.summary['fractions'] ?? [] : []) as Fraction[];
+  const rawBest = (s: RawSize) => Math.max(...s.phases.filter((p) => !p.withSequencer && (p.shape ?? 'damm') === 'damm').map((p) => p.medianBlockThroughputPerS));
   if (tpSizes.length) {
     const series: Series[] = [
       { label: 'DAMM, 16 clients: wall ms per enrollment (1 / throughput)', color: '#1f6feb', points: tpSizes.map((s) => ({ x: s.size, y: 1000 / s.concurrent.medianBlockThroughputPerS })) },
@@ -84,15 +86,17 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
     L.push('');
     L.push('![DAMM cost per enrollment, linear](damm-cost-flat.svg)');
     L.push('');
-    L.push('| devices | DAMM 16 clients: enroll/s | ms/enroll | CPU ms/enroll (cp + pg) | p50 / p99 ms | DAMM sequential: mean ms | raw pg: tx/s | DAMM ÷ raw | baseline: ms/enroll (seq / 16c) | DAMM speed-up over baseline (seq / 16c) |');
-    L.push('|---|---|---|---|---|---|---|---|---|---|');
+    L.push('| devices | DAMM 16 clients: enroll/s | ms/enroll | CPU ms/enroll (cp + pg) | p50 / p99 ms | other load on the machine | DAMM sequential: mean ms | raw pg: tx/s | DAMM ÷ raw (same window) | baseline: ms/enroll (seq / 16c) | DAMM speed-up over baseline (seq / 16c) |');
+    L.push('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const s of tpSizes) {
       const r = rawSizes.find((x) => x.size === s.size);
       const b = blSizes.find((x) => x.size === s.size);
       const c = s.concurrent;
       const rb = r ? rawBest(r) : NaN;
       const dc = 1000 / c.medianBlockThroughputPerS;
-      L.push(`| ${k(s.size)} | ${n(c.medianBlockThroughputPerS, 0)} | ${n(dc, 3)} | ${n(c.cpuMsPerEnroll.controlPlane, 3)} + ${n(c.cpuMsPerEnroll.postgres, 3)} | ${n(c.latency.p50)} / ${n(c.latency.p99)} | ${n(s.sequential.latency.mean, 3)} | ${n(rb, 0)} | ${r ? `${Math.round((c.medianBlockThroughputPerS / rb) * 100)}%` : '–'} | ${b ? `${n(b.sequential.costMs, 1)} / ${n(b.concurrent.costMs, 1)}` : '–'} | ${b ? `${n(b.sequential.costMs / s.sequential.costMs, 0)}× / ${n(b.concurrent.costMs / dc, 0)}×` : '–'} |`);
+      const f = fractions.find((x) => x.size === s.size);
+      const other = (c as Phase & { neighbourCores?: number }).neighbourCores;
+      L.push(`| ${k(s.size)} | ${n(c.medianBlockThroughputPerS, 0)} | ${n(dc, 3)} | ${n(c.cpuMsPerEnroll.controlPlane, 3)} + ${n(c.cpuMsPerEnroll.postgres, 3)} | ${n(c.latency.p50)} / ${n(c.latency.p99)} | ${other === undefined ? '–' : `${n(other, 2)} cores`} | ${n(s.sequential.latency.mean, 3)} | ${n(rb, 0)} | ${f?.dammFractionOfRaw != null ? `${Math.round(f.dammFractionOfRaw * 100)}% (${n(f.dammPerS, 0)} vs ${n(f.rawBestPerS, 0)})` : '–'} | ${b ? `${n(b.sequential.costMs, 1)} / ${n(b.concurrent.costMs, 1)}` : '–'} | ${b ? `${n(b.sequential.costMs / s.sequential.costMs, 0)}× / ${n(b.concurrent.costMs / dc, 0)}×` : '–'} |`);
     }
     L.push('');
     const g = tp!.summary['costGrowth'] as { concurrentWall: number; sequentialMeanLatency: number; concurrentCpu: number; from: number; to: number };
@@ -112,11 +116,15 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
   if (rawSizes.length) {
     L.push('## Raw database limit');
     L.push('');
-    L.push("DAMM's enrollment transaction, statement for statement, from a `pg` Pool in one process (no HTTP, no Fastify). Median block throughput; CPU per transaction of the Postgres backends.");
+    L.push("DAMM's enrollment transaction, statement for statement, from a `pg` Pool in one process (no HTTP, no Fastify), with DAMM itself over HTTP on the same database right before and after (16 clients). Median block throughput; CPU per transaction of the Postgres backends; 'other load' is CPU the rest of the shared machine used meanwhile.");
     L.push('');
-    L.push('| devices | variant | tx/s | p50 / p99 ms | Postgres CPU ms/tx | machine busy |');
-    L.push('|---|---|---|---|---|---|');
-    for (const s of rawSizes) for (const p of s.phases) L.push(`| ${k(s.size)} | pool ${p.poolSize}${p.withSequencer ? ' + feed sequencer' : ''} | ${n(p.medianBlockThroughputPerS, 0)} | ${n(p.latency.p50)} / ${n(p.latency.p99)} | ${n(p.cpuMsPerTx.postgres, 3)} | ${n(p.machineBusyPct, 0)}% |`);
+    L.push('| devices | transaction | client | tx/s | p50 / p99 ms | Postgres CPU ms/tx | client CPU ms/tx | other load |');
+    L.push('|---|---|---|---|---|---|---|---|');
+    const shapeName: Record<string, string> = { damm: "DAMM's (9 round trips)", 'no-feed': 'without the feed rows (diagnostic)', 'fewer-round-trips': 'same rows in 4 round trips (proposed)' };
+    for (const s of rawSizes) {
+      for (const [i, d] of (s.damm ?? []).entries()) L.push(`| ${k(s.size)} | DAMM over HTTP (${i === 0 ? 'before' : 'after'}) | 16 clients | ${n(d.medianBlockThroughputPerS, 0)} | ${n(d.latency.p50)} / ${n(d.latency.p99)} | ${n(d.cpuMsPerEnroll.postgres, 3)} | control plane ${n(d.cpuMsPerEnroll.controlPlane, 3)} | ${n((d as Phase & { neighbourCores?: number }).neighbourCores, 2)} cores |`);
+      for (const p of s.phases) L.push(`| ${k(s.size)} | ${shapeName[p.shape ?? 'damm'] ?? p.shape} | pool ${p.poolSize}${p.withSequencer ? ' + feed sequencer' : ''} | ${n(p.medianBlockThroughputPerS, 0)} | ${n(p.latency.p50)} / ${n(p.latency.p99)} | ${n(p.cpuMsPerTx.postgres, 3)} | ${n(p.cpuMsPerTx.client, 3)} | ${n(p.neighbourCores, 2)} cores |`);
+    }
     L.push('');
   }
   const mem = by.get('memory');

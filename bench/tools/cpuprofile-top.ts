@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 
+process.stdout.on('error', () => process.exit(0)); // piped into head
+
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 const [file, nArg] = process.argv.slice(2);
 if (!file) throw new Error('usage: cpuprofile-top.ts FILE [N]');
