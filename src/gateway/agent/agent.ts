@@ -113,7 +113,7 @@ export class GatewayAgent {
     this.every(this.o.expiryCheckMs, () => this.expireDue());
     this.every(this.o.reconcileIntervalMs, () => this.queue.run(() => this.repair('periodic')));
     this.every(this.o.heartbeatIntervalMs, () => this.sendHeartbeat());
-    void this.sendHeartbeat();
+    void this.sendHeartbeat().catch((err) => log.warn({ err: errText(err) }, 'first heartbeat failed'));
     log.info({ gatewayId: this.reg.gatewayId, scope: this.reg.scope, interface: this.o.interfaceName, backend: this.o.backend.name, peers: this.desired.size, revision: this.cursor }, 'gateway agent running');
   }
 
