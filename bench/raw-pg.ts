@@ -13,7 +13,7 @@ import { analyze, feedSeederFor, hasFeed, issuePasses, seedUpTo, BENCH_IPV4_POOL
 import { ensureBuilt, keepGatewayOnline, registerGateway, startControlPlane } from './lib/cp.js';
 import { measurePhase, phaseSummary, type PhaseResult } from './lib/phases.js';
 import { enrollLoad } from './lib/load.js';
-import { cpuBetween, snapshot } from './lib/cpu.js';
+import { trackCpu } from './lib/cpu.js';
 import { distribution, ratio, round } from './lib/stats.js';
 import { randomPublicKeys } from './lib/seed.js';
 import { createPool, type Db } from '../src/store/db.js';
@@ -171,7 +171,6 @@ async function runPhase(o: { url: string; dbName: string; admin: Db; gatewayId: 
   // Open every connection first so connection set-up is not measured.
   await Promise.all(Array.from({ length: o.poolSize }, async () => (await pool.connect())).map(async (c) => (await c).release()));
   const devicesAtStart = Number((await o.admin.query<{ n: string }>('SELECT count(*) AS n FROM devices')).rows[0]!.n);
-  const pids = await backendPids(o.admin, o.dbName);
   let stopSeq = false;
   let sequencer: Promise<void> = Promise.resolve();
   if (o.withSequencer) {
@@ -192,7 +191,7 @@ async function runPhase(o: { url: string; dbName: string; admin: Db; gatewayId: 
   let done = 0;
   let failures = 0;
   let blockStart = performance.now();
-  const a = snapshot(pids);
+  const tracker = await trackCpu({ pg: () => backendPids(o.admin, o.dbName) });
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: o.poolSize }, async () => {
@@ -217,11 +216,10 @@ async function runPhase(o: { url: string; dbName: string; admin: Db; gatewayId: 
     }),
   );
   const wallMs = performance.now() - t0;
-  const b = snapshot(pids);
+  const cpu = await tracker.stop();
   stopSeq = true;
   await sequencer;
   await pool.end();
-  const cpu = cpuBetween(a, b, { pg: pids });
   const ok = lat.length;
   const sorted = [...blocks].sort((x, y) => x - y);
   return {

@@ -84,3 +84,63 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, groups: Record<string
     neighbourCores: wallMs > 0 ? Math.round((Math.max(0, busyMs - ours) / wallMs) * 100) / 100 : NaN,
   });
 }
+
+/**
+ * CPU used by groups of processes over a phase, following processes that
+ * come and go (a connection pool closes idle connections and opens new ones
+ * mid-phase): each group's pids are re-listed every `everyMs`; a process
+ * first seen after the start was born during the phase and counts from zero.
+ */
+export async function trackCpu(providers: Record<string, () => number[] | Promise<number[]>>, everyMs = 250) {
+  const base = new Map<string, Map<number, number>>();
+  const last = new Map<string, Map<number, number>>();
+  const poll = async (initial: boolean) => {
+    for (const [g, list] of Object.entries(providers)) {
+      const pids = await list();
+      const b = base.get(g) ?? new Map<number, number>();
+      const l = last.get(g) ?? new Map<number, number>();
+      for (const pid of pids) {
+        const ms = processCpuMs(pid);
+        if (ms === null) continue;
+        if (!b.has(pid)) b.set(pid, initial ? ms : 0);
+        l.set(pid, ms);
+      }
+      base.set(g, b);
+      last.set(g, l);
+    }
+  };
+  await poll(true);
+  const sys0 = systemTicks();
+  const self0 = process.cpuUsage();
+  const t0 = performance.now();
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void poll(false).catch(() => {}).finally(() => (busy = false));
+  }, everyMs);
+  return {
+    async stop(): Promise<Record<string, number> & { loadgen: number; machineBusyPct: number; neighbourCores: number }> {
+      clearInterval(timer);
+      await poll(false).catch(() => {});
+      const wallMs = performance.now() - t0;
+      const sys1 = systemTicks();
+      const u = process.cpuUsage(self0);
+      const out: Record<string, number> = {};
+      for (const [g, b] of base) {
+        let sum = 0;
+        for (const [pid, ms0] of b) sum += (last.get(g)!.get(pid) ?? ms0) - ms0;
+        out[g] = sum;
+      }
+      const loadgen = Math.round((u.user + u.system) / 1000);
+      const busyMs = (sys1.busy - sys0.busy) * TICK_MS;
+      const ours = Object.values(out).reduce((x, y) => x + y, 0) + loadgen;
+      const dt = sys1.total - sys0.total;
+      return Object.assign(out, {
+        loadgen,
+        machineBusyPct: dt > 0 ? Math.round(((sys1.busy - sys0.busy) / dt) * 1000) / 10 : NaN,
+        neighbourCores: wallMs > 0 ? Math.round((Math.max(0, busyMs - ours) / wallMs) * 100) / 100 : NaN,
+      });
+    },
+  };
+}

@@ -1,6 +1,6 @@
 /** Measuring one enrollment phase through HTTP with CPU accounting: shared by the DAMM benchmarks. */
 import type { Db } from '../../src/store/db.js';
-import { cpuBetween, snapshot } from './cpu.js';
+import { trackCpu } from './cpu.js';
 import { enrollLoad } from './load.js';
 import { backendPids } from './pg.js';
 import { countDevices } from './seed.js';
@@ -46,11 +46,10 @@ export async function measurePhase(o: {
 }): Promise<PhaseResult> {
   const count = o.countDevices ?? (o.db ? () => countDevices(o.db!) : async () => NaN);
   const devicesAtStart = await count();
-  const pgPids = o.db && o.dbName ? await backendPids(o.db, o.dbName) : [];
   const blocks: number[] = [];
   let blockStart = performance.now();
   let inBlock = 0;
-  const a = snapshot([...o.cpPids, ...pgPids]);
+  const tracker = await trackCpu({ cp: () => o.cpPids, pg: () => (o.db && o.dbName ? backendPids(o.db, o.dbName) : []) });
   const r = await enrollLoad({
     url: o.url,
     passes: o.passes,
@@ -68,8 +67,7 @@ export async function measurePhase(o: {
       o.onProgress?.(done, total);
     },
   });
-  const b = snapshot([...o.cpPids, ...pgPids]);
-  const cpu = cpuBetween(a, b, { cp: o.cpPids, pg: pgPids });
+  const cpu = await tracker.stop();
   const devicesAtEnd = await count();
   const ok = r.statuses['201'] ?? 0;
   const sortedBlocks = [...blocks].sort((x, y) => x - y);

@@ -98,6 +98,7 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
       const other = (c as Phase & { neighbourCores?: number }).neighbourCores;
       L.push(`| ${k(s.size)} | ${n(c.medianBlockThroughputPerS, 0)} | ${n(dc, 3)} | ${n(c.cpuMsPerEnroll.controlPlane, 3)} + ${n(c.cpuMsPerEnroll.postgres, 3)} | ${n(c.latency.p50)} / ${n(c.latency.p99)} | ${other === undefined ? '–' : `${n(other, 2)} cores`} | ${n(s.sequential.latency.mean, 3)} | ${n(rb, 0)} | ${f?.dammFractionOfRaw != null ? `${Math.round(f.dammFractionOfRaw * 100)}% (${n(f.dammPerS, 0)} vs ${n(f.rawBestPerS, 0)})` : '–'} | ${b ? `${n(b.sequential.costMs, 1)} / ${n(b.concurrent.costMs, 1)}` : '–'} | ${b ? `${n(b.sequential.costMs / s.sequential.costMs, 0)}× / ${n(b.concurrent.costMs / dc, 0)}×` : '–'} |`);
     }
+    L.push("'Other load': CPU the rest of the machine used during the phase, in cores (of 2): other people's work on this shared box plus Postgres's shared background processes and unattributed kernel time. Where it is high, the phase ran on less than two cores.");
     L.push('');
     const g = tp!.summary['costGrowth'] as { concurrentWall: number; sequentialMeanLatency: number; concurrentCpu: number; from: number; to: number };
     L.push(`Cost growth ${k(g.from)} → ${k(g.to)} devices: **${n(g.concurrentWall)}×** wall time per enrollment with 16 clients, ${n(g.sequentialMeanLatency)}× sequential latency, ${n(g.concurrentCpu)}× CPU per enrollment. Throughput is the median of ${(tp!.parameters['blockSize'] as number) ?? '?'}-enrollment blocks (robust to a neighbour's burst on this shared machine); whole-phase figures and every raw latency are in \`enroll-throughput.json\`.`);
@@ -116,7 +117,7 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
   if (rawSizes.length) {
     L.push('## Raw database limit');
     L.push('');
-    L.push("DAMM's enrollment transaction, statement for statement, from a `pg` Pool in one process (no HTTP, no Fastify), with DAMM itself over HTTP on the same database right before and after (16 clients). Median block throughput; CPU per transaction of the Postgres backends; 'other load' is CPU the rest of the shared machine used meanwhile.");
+    L.push("DAMM's enrollment transaction, statement for statement, from a `pg` Pool in one process (no HTTP, no Fastify), with DAMM itself over HTTP on the same database right before and after (16 clients). Median block throughput; CPU per transaction of the Postgres backends; 'other load' is CPU the rest of the machine used meanwhile: other people's work on this shared box, plus Postgres's shared background processes (WAL writer, checkpointer) and kernel time no process is charged for.");
     L.push('');
     L.push('| devices | transaction | client | tx/s | p50 / p99 ms | Postgres CPU ms/tx | client CPU ms/tx | other load |');
     L.push('|---|---|---|---|---|---|---|---|');
