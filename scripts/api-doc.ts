@@ -1,0 +1,84 @@
+import pg from 'pg';
+import pino from 'pino';
+import { buildApp } from '../src/control-plane/app.js';
+import { loadConfig } from '../src/control-plane/config.js';
+import { createMetrics } from '../src/control-plane/metrics.js';
+import { defaultExtensions } from '../src/control-plane/extensions.js';
+import { parsePools } from '../src/core/ipam.js';
+import { staticKeyRing } from '../src/control-plane/keyring.js';
+import { generateSigningKey } from '../src/core/envelope.js';
+import { systemClock } from '../src/core/clock.js';
+import type { Ctx } from '../src/control-plane/context.js';
+
+type Schema = { type?: string; properties?: Record<string, Schema>; required?: string[]; description?: string; anyOf?: Schema[]; enum?: unknown[]; const?: unknown; items?: Schema; pattern?: string; format?: string };
+
+/** The OpenAPI document of the real app, built without a database (routes are registered, never called). */
+export async function openApiDocument(): Promise<any> {
+  const config = loadConfig({}, { logLevel: 'silent' });
+  const db = new pg.Pool({ connectionString: 'postgres://unused@127.0.0.1:1/none', max: 1 });
+  const ctx = {
+    db,
+    config,
+    clock: systemClock,
+    keys: staticKeyRing({ catalog: [generateSigningKey()], admission: [generateSigningKey()] }),
+    pools: parsePools({ ipv4Cidr: config.ipv4Pool, ipv6Prefix: config.ipv6Prefix }),
+    metrics: createMetrics(),
+    log: pino({ level: 'silent' }),
+    storeKind: 'postgres',
+    version: 'doc',
+    deviceListeners: [],
+  } as unknown as Ctx;
+  const app = await buildApp({ ctx, plugins: defaultExtensions().filter((e) => e.register).map((e) => (a, c) => e.register!(a, c)) });
+  await app.ready();
+  const doc = app.swagger();
+  await app.close();
+  await db.end();
+  return doc;
+}
+
+function typeOf(s: Schema): string {
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.anyOf) return s.anyOf.map(typeOf).join(' \\| ');
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' \\| ');
+  if (s.type === 'array') return `${typeOf(s.items ?? {})}[]`;
+  return s.format ? `${s.type} (${s.format})` : s.type ?? 'any';
+}
+
+function fields(s: Schema | undefined): string[] {
+  if (!s?.properties) return [];
+  return Object.entries(s.properties).map(([k, v]) => `| \`${k}\` | ${typeOf(v)} | ${s.required?.includes(k) ? 'yes' : ''} | ${(v.description ?? '').replace(/\|/g, '\\|')} |`);
+}
+
+export function renderApiDoc(doc: any): string {
+  const out: string[] = [
+    '# DAMM HTTP API',
+    '',
+    'Generated from the OpenAPI document the server serves at `/v1/openapi.json`',
+    '(`npm run docs:api`); a test keeps this file equal to it. Every JSON body is',
+    'validated and unknown fields are refused. Errors are',
+    '`{"error": {"code", "message", "requestId"}}` with a stable `code`.',
+    '',
+  ];
+  for (const [path, methods] of Object.entries<any>(doc.paths).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [method, op] of Object.entries<any>(methods)) {
+      out.push(`## ${method.toUpperCase()} ${path}`, '');
+      if (op.summary) out.push(op.summary, '');
+      if (op.description) out.push(op.description, '');
+      if (op.security) out.push(`Auth: ${op.security.map((s: object) => Object.keys(s).join(', ')).join(' or ')} bearer token.`, '');
+      const params = (op.parameters ?? []) as { name: string; in: string; required?: boolean; schema: Schema }[];
+      if (params.length) {
+        out.push('| parameter | in | type | required |', '|---|---|---|---|');
+        for (const p of params) out.push(`| \`${p.name}\` | ${p.in} | ${typeOf(p.schema)} | ${p.required ? 'yes' : ''} |`);
+        out.push('');
+      }
+      const body = op.requestBody?.content?.['application/json']?.schema as Schema | undefined;
+      if (body?.properties) out.push('Request body:', '', '| field | type | required | notes |', '|---|---|---|---|', ...fields(body), '');
+      const codes = Object.keys(op.responses ?? {});
+      if (codes.length) out.push(`Responses: ${codes.join(', ')}.`, '');
+      const ok = codes.find((c) => c.startsWith('2'));
+      const okSchema = ok ? (op.responses[ok].content?.['application/json']?.schema as Schema | undefined) : undefined;
+      if (okSchema?.properties) out.push(`${ok} body:`, '', '| field | type | required | notes |', '|---|---|---|---|', ...fields(okSchema), '');
+    }
+  }
+  return `${out.join('\n').trimEnd()}\n`;
+}
