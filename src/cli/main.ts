@@ -6,6 +6,7 @@ import { registerOperator } from './commands/operator.js';
 import { registerKeys } from './commands/keys.js';
 import { registerBackup } from './commands/backup.js';
 import { registerGatewayRun } from './commands/gateway.js';
+import { registerCatalog } from './commands/catalog.js';
 import { VERSION } from '../control-plane/version.js';
 
 const program = new Command('damm')
@@ -19,6 +20,7 @@ registerOperator(program);
 registerKeys(program);
 registerBackup(program);
 registerGatewayRun(program);
+registerCatalog(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,7 +4,12 @@
  * act on: the service said no (ApiError, with its stable code) or the
  * service could not be reached (NetworkError).
  */
-import type { EnrollRequest, EnrollResponse, MintPassResponse, Posture, PublishedKeys, Whoami } from '../core/api-schemas.js';
+import type { EnrollRequest, EnrollResponse, MintPassResponse, Posture, Whoami } from '../core/api-schemas.js';
+
+/** GET /v1/trust (only the field this page reads). */
+export interface TrustIndex {
+  rootV1Sha256: string;
+}
 
 export class ApiError extends Error {
   constructor(
@@ -71,5 +76,8 @@ export const api = {
   whoami: (deviceId: string) => call<Whoami>('GET', `whoami?device=${encodeURIComponent(deviceId)}`),
   posture: () => call<Posture>('GET', 'posture'),
   catalog: () => call<unknown>('GET', 'catalog'),
-  keys: () => call<PublishedKeys>('GET', 'keys'),
+  /** The service's own statement of which root v1 to pin: trust on first use, used only when the link carried no pin. */
+  trust: () => call<TrustIndex>('GET', 'trust'),
+  /** Root document `version`; ApiError 404 past the latest (the end of the chain). */
+  root: (version: number) => call<unknown>('GET', `trust/root/${version}.json`),
 };

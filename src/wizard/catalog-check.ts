@@ -1,34 +1,74 @@
 /**
- * Catalog freshness, verified in this page with core's verifyCatalog (the
- * same function servers and gateways use) against the catalog keys the
- * service publishes at /v1/keys.
+ * Catalog freshness, verified in this page against the service's root of
+ * trust (docs/trust.md, "Pinning in clients"):
  *
- * Those keys come from the same server as the catalog, so this proves the
- * catalog is intact, current and signed by the service's published key, not
- * that the key itself is genuine. Pinning a root of trust in the page would
- * change only this module.
+ *   1. a pin, the sha256 of root v1: from the invite link's fragment
+ *      (`#root=…`, put there by the operator's invite and never sent to any
+ *      server) or, without one, from GET /v1/trust: trust on first use from
+ *      this very server, which the panel says in words;
+ *   2. root v1 from /v1/trust/root/1.json, accepted only if it matches the
+ *      pin and carries a threshold of its own root keys (core's trustRoot);
+ *   3. roots 2, 3, ... until 404 (at most MAX_ROOT_WALK), walked one version
+ *      at a time with core's verifyRootChain (the same steps the CLI and
+ *      gateways take); the final root must not be expired;
+ *   4. the catalog with verifyCatalogWithRoot: a threshold of the catalog
+ *      keys that root certifies and that are valid now, unexpired, well formed.
+ *
+ * Only the pin's source differs between the two cases: with the link's pin a
+ * server that hands out a different root is caught; without it the page can
+ * only prove that the catalog matches the root this server publishes.
  */
-import { verifyCatalog } from '../core/catalog-verify.js';
-import { keyIdOf, type TrustedKey } from '../core/envelope.js';
-import { fromBase64 } from '../core/bytes.js';
-import { api } from './api.js';
+import { isCatalogPayload } from '../core/catalog-verify.js';
+import { DammError } from '../core/errors.js';
+import { MAX_ROOT_WALK, trustRoot, verifyRootChain } from '../core/trust/root.js';
+import { verifyCatalogWithRoot } from '../core/trust/verify.js';
+import { api, ApiError } from './api.js';
+import type { RootPin } from './invite.js';
+
+/** Where the pin came from: the invite link (out of band) or the server being checked (trust on first use). */
+export type PinSource = 'invite' | 'server';
 
 export type CatalogCheck =
-  | { ok: true; version: number; issuedAt: string; expiresAt: string; frontDoors: number }
-  | { ok: false; reason: string };
+  | { ok: true; pinnedBy: PinSource; rootVersion: number; version: number; issuedAt: string; expiresAt: string; frontDoors: number }
+  | { ok: false; pinnedBy: PinSource; reason: string };
 
-export async function checkCatalog(now = new Date()): Promise<CatalogCheck> {
-  const [envelope, keys] = await Promise.all([api.catalog(), api.keys()]);
-  const trustedKeys: TrustedKey[] = [];
-  for (const k of keys.catalog) {
-    const publicKey = fromBase64(k.publicKey);
-    // A key id is derived from the key; one that is not counts for nothing.
-    if (publicKey && publicKey.length === 32 && keyIdOf(publicKey) === k.keyid) trustedKeys.push({ keyid: k.keyid, publicKey });
+/** The shape check the page always did (exactly api-schemas' CatalogPayload), applied to the root-verified front doors. */
+function checkFrontDoors(frontDoors: unknown[]): unknown[] {
+  const probe = { version: 1, issuedAt: '1970-01-01T00:00:00.000Z', expiresAt: '1970-01-01T00:00:00.000Z', frontDoors };
+  if (!isCatalogPayload(probe)) throw new DammError('record_invalid', 'Signed catalog payload does not have the catalog shape.');
+  return frontDoors;
+}
+
+/** Roots 2, 3, ... until the service answers 404; one more than the walk allows, so an over-long chain is refused rather than cut short. */
+async function laterRoots(): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (let v = 2; out.length <= MAX_ROOT_WALK; v++) {
+    try {
+      out.push(await api.root(v));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) break;
+      throw err;
+    }
   }
+  return out;
+}
+
+/**
+ * Throws (ApiError, NetworkError) when something could not be loaded: then
+ * nothing was checked. Resolves `ok: false` when what was loaded did not verify.
+ */
+export async function checkCatalog(pin: RootPin, now = new Date()): Promise<CatalogCheck> {
+  const pinnedBy: PinSource = pin === null ? 'server' : 'invite';
+  if (pin !== null && 'malformed' in pin) {
+    return { ok: false, pinnedBy, reason: 'the root-of-trust pin in your link is not a 64-character sha256; the link may be cut off' };
+  }
+  const pinnedSha256 = pin === null ? (await api.trust()).rootV1Sha256 : pin.sha256;
+  const [rootV1, later, envelope] = await Promise.all([api.root(1), laterRoots(), api.catalog()]);
   try {
-    const { catalog } = verifyCatalog(envelope, { trustedKeys, now });
-    return { ok: true, version: catalog.version, issuedAt: catalog.issuedAt, expiresAt: catalog.expiresAt, frontDoors: catalog.frontDoors.length };
+    const root = verifyRootChain(trustRoot(rootV1, { pinnedSha256 }), later, now, { maxWalk: MAX_ROOT_WALK }).root;
+    const { catalog } = verifyCatalogWithRoot(envelope, root, { now, validateFrontDoors: checkFrontDoors });
+    return { ok: true, pinnedBy, rootVersion: root.version, version: catalog.version, issuedAt: catalog.issuedAt, expiresAt: catalog.expiresAt, frontDoors: catalog.frontDoors.length };
   } catch (err) {
-    return { ok: false, reason: err instanceof Error ? err.message : 'unknown problem' };
+    return { ok: false, pinnedBy, reason: err instanceof Error ? err.message : 'unknown problem' };
   }
 }

@@ -1,4 +1,10 @@
-/** Invites arrive in the link (`/get/?invite=…` or `#invite=…`) or pasted by hand. */
+/**
+ * Invites arrive in the link (`/get/?invite=…` or `#invite=…`) or pasted by
+ * hand. Operators' invite links also carry the root-of-trust pin in the
+ * fragment (`#root=<sha256 of root v1>`): a fragment is never sent to any
+ * server, so the pin reaches this page without passing through the service
+ * it is meant to check.
+ */
 import { PASS_TOKEN_PATTERN } from '../core/format-checks.js';
 
 const PASS_TOKEN = new RegExp(PASS_TOKEN_PATTERN);
@@ -32,4 +38,20 @@ export function takeInviteFromLocation(loc: Location, hist: History): InviteInpu
   if (raw === null) return null;
   hist.replaceState(null, '', loc.pathname);
   return PASS_TOKEN.test(raw) ? { token: raw } : { malformed: true };
+}
+
+/** The pin from a link's fragment: 64 hex (lowercased), malformed when `root=` is there but is not that, null when absent. */
+export type RootPin = { sha256: string } | { malformed: true } | null;
+
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+
+export function parseRootPin(hash: string): RootPin {
+  const raw = new URLSearchParams(hash.replace(/^#/, '')).get('root');
+  if (raw === null) return null;
+  return HEX64.test(raw) ? { sha256: raw.toLowerCase() } : { malformed: true };
+}
+
+/** Reads the pin from this page's address; call before takeInviteFromLocation, which clears the fragment with the invite. */
+export function rootPinFromLocation(loc: Location): RootPin {
+  return parseRootPin(loc.hash);
 }

@@ -17,7 +17,7 @@ import { api, ApiError } from './api.js';
 import { checkCatalog } from './catalog-check.js';
 import { testConnection } from './connection-test.js';
 import { bytes, countryName, dateTime, relative, waitInWords } from './format.js';
-import { parseInvite, takeInviteFromLocation } from './invite.js';
+import { parseInvite, rootPinFromLocation, takeInviteFromLocation, type RootPin } from './invite.js';
 import { generateKeyPair, type KeyPair } from './keys.js';
 import { detectPlatform, importSteps, PLATFORMS, type Platform } from './platform.js';
 import { describeProblem, invalidInviteLink, inviteOnly, type Problem } from './problems.js';
@@ -313,7 +313,17 @@ async function copyConfig(conf: string): Promise<void> {
 
 // ---------------------------------------------------------------- posture panel
 
-async function loadPosture(): Promise<void> {
+/** What the panel says about where the root of trust came from. */
+const PIN_SOURCE = {
+  invite: 'The root of trust was pinned by your invite link.',
+  server: 'The root of trust was taken on first use from this server.',
+} as const;
+const PIN_MEANING = {
+  invite: "So this check does not rest on this server's word alone.",
+  server: 'So this shows the list matches the keys this server vouches for, not that the server is genuine; invite links from the people who run the service carry a pin.',
+} as const;
+
+async function loadPosture(pin: RootPin): Promise<void> {
   const summary = $('posture-summary');
   const catalogLine = $('posture-catalog');
   try {
@@ -331,13 +341,15 @@ async function loadPosture(): Promise<void> {
     summary.textContent = 'The service status could not be loaded. You can still try to connect.';
   }
   try {
-    const c = await checkCatalog();
+    const c = await checkCatalog(pin);
     catalogLine.dataset['verified'] = String(c.ok);
+    catalogLine.dataset['pin'] = c.pinnedBy;
     catalogLine.textContent = c.ok
-      ? `Gateway list: version ${c.version}, ${c.frontDoors} front door(s), signed ${relative(new Date(c.issuedAt))}, valid until ${dateTime(new Date(c.expiresAt))}. Its signature was checked in this page.`
-      : `Warning: the gateway list could not be verified (${c.reason}). Tell the people who run this service.`;
+      ? `Gateway list: version ${c.version}, ${c.frontDoors} front door(s), signed ${relative(new Date(c.issuedAt))}, valid until ${dateTime(new Date(c.expiresAt))}. Its signature was checked in this page against the service's root of trust (version ${c.rootVersion}). ${PIN_SOURCE[c.pinnedBy]} ${PIN_MEANING[c.pinnedBy]}`
+      : `Warning: the gateway list could not be verified (${c.reason}). ${PIN_SOURCE[c.pinnedBy]} Tell the people who run this service.`;
   } catch {
     catalogLine.dataset['verified'] = 'unknown';
+    catalogLine.dataset['pin'] = pin === null ? 'server' : 'invite';
     catalogLine.textContent = 'The gateway list could not be loaded, so it was not checked.';
   }
 }
@@ -369,6 +381,8 @@ function fillExitChoices(p: Posture): void {
 // ---------------------------------------------------------------- start
 
 function init(): void {
+  // The pin first: taking the invite clears the address, fragment included. The pin is never sent anywhere.
+  const pin = rootPinFromLocation(location);
   const fromLink = takeInviteFromLocation(location, history);
   $('go').onclick = () => void createConnection();
   $('retry').onclick = () => void createConnection();
@@ -399,7 +413,7 @@ function init(): void {
   $('start').hidden = false;
   if (fromLink && 'malformed' in fromLink) showProblem(invalidInviteLink());
   else if (fromLink) useInvite(fromLink.token);
-  void loadPosture().then(() => {
+  void loadPosture(pin).then(() => {
     // Invite-only and no invite: say so before the person presses anything.
     if (session.posture && !session.posture.publicEnrollment && !session.invite && $('problem').hidden && $('result').hidden && !session.busy) {
       showProblem(inviteOnly());

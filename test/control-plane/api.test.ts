@@ -163,6 +163,10 @@ test('invites carry a tier, an expiry and a number of uses, on the same enroll e
   assert.equal(inv.status, 201);
   secrets.push(inv.body.token);
   assert.match(inv.body.link, /\/get\/\?invite=dp_/);
+  // The link carries the root-of-trust pin in its fragment (never sent to a server), for the wizard.
+  const trust = await cp.call('GET', '/v1/trust');
+  assert.equal(new URL(inv.body.link).hash, `#root=${trust.body.rootV1Sha256}`);
+  assert.equal(new URL(inv.body.link).searchParams.get('invite'), inv.body.token);
   for (let i = 0; i < 3; i++) {
     const r = await cp.call('POST', '/v1/enroll', { installPass: inv.body.token, publicKey: wgKeyPair().publicKey });
     assert.equal(r.status, 201);

@@ -5,27 +5,12 @@ import path from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { toHex } from '../../src/core/bytes.js';
 import type { Envelope, SigningKey } from '../../src/core/envelope.js';
-import type { TrustFetcher } from '../../src/client/trust-state.js';
 import { readRootKeyFile } from '../../src/control-plane/trust/offline-keys.js';
 import type { TestControlPlane } from '../helpers/control-plane.js';
 import { wgKeyPair } from '../helpers/keys.js';
 
-/** What a gateway or CLI would use: GET /v1/trust/root/{n}.json (404 = end of chain) and GET /v1/catalog. */
-export function httpTrustFetcher(baseUrl: () => string): TrustFetcher {
-  return {
-    async fetchRoot(version) {
-      const res = await fetch(`${baseUrl()}/v1/trust/root/${version}.json`);
-      if (res.status === 404) return null;
-      if (!res.ok) throw new Error(`root ${version}: HTTP ${res.status}`);
-      return res.json();
-    },
-    async fetchCatalog() {
-      const res = await fetch(`${baseUrl()}/v1/catalog`);
-      if (!res.ok) throw new Error(`catalog: HTTP ${res.status}`);
-      return res.json();
-    },
-  };
-}
+/** What a gateway or CLI uses (GET /v1/trust/root/{n}.json, 404 = end of chain; GET /v1/catalog); it lives in src/client now. */
+export { httpTrustFetcher } from '../../src/client/http-fetcher.js';
 
 export function payloadSha256(env: Envelope): string {
   return toHex(sha256(Buffer.from(env.payload, 'base64')));

@@ -63,6 +63,9 @@ test('public mode: key made in the page, pass minted, enrolled, config rendered,
   const page = await newPage(browser);
   await page.goto(`${cp.url}/get/`);
   await page.locator('#posture-catalog[data-verified="true"]').waitFor();
+  // No pin in the link: the root is trusted on first use from this server, and the panel says so.
+  assert.equal(await page.locator('#posture-catalog').getAttribute('data-pin'), 'server');
+  assert.match(await page.locator('#posture-catalog').innerText(), /checked in this page against the service's root of trust \(version 1\)\. The root of trust was taken on first use from this server\./);
   await screenshots(page, '01-start');
   const { traffic, errors } = await runFlow(page, `${cp.url}/get/`);
   await screenshots(page, '02-ready-desktop-linux');
@@ -192,7 +195,65 @@ test('with an invite: the link enrolls without minting, the invite leaves the ad
   assert.match(await page.locator('#usage').innerText(), /Up to 100 GB per period on this connection \(standard tier\)/);
   assertNoSecretAnywhere(exchanges, await renderedPrivateKey(page), [...traffic.console, ...cp.logs]);
   assert.ok(!cp.logs.join('\n').includes(invite.body.token), 'invite token in a server log');
+  // The link's #root= pin: the catalog is checked against it, and it never leaves the page.
+  const pin = new URL(invite.body.link).hash.replace('#root=', '');
+  assert.match(pin, /^[0-9a-f]{64}$/);
+  assert.equal(await page.locator('#posture-catalog').getAttribute('data-verified'), 'true');
+  assert.equal(await page.locator('#posture-catalog').getAttribute('data-pin'), 'invite');
+  assert.match(await page.locator('#posture-catalog').innerText(), /The root of trust was pinned by your invite link\./);
+  assertPinNeverSent(exchanges, pin);
+  assert.equal(new URL(page.url()).hash, '', 'the fragment left the address bar with the invite');
   await page.context().close();
+});
+
+/** The pin is in no request the page made (URL, headers, body), and the page did not ask the server which root to trust. */
+function assertPinNeverSent(exchanges: Exchange[], pin: string) {
+  assert.ok(exchanges.some((e) => new URL(e.url).pathname === '/v1/trust/root/1.json'), 'root v1 fetched');
+  for (const ex of exchanges) {
+    assert.ok(!ex.url.toLowerCase().includes(pin), `pin in URL ${ex.url}`);
+    assert.ok(!ex.requestBody.toLowerCase().includes(pin), `pin in request body to ${ex.url}`);
+    assert.ok(!JSON.stringify(ex.requestHeaders).toLowerCase().includes(pin), `pin in request headers to ${ex.url}`);
+    assert.ok(!ex.url.includes('#'), `fragment in URL ${ex.url}`);
+    assert.notEqual(new URL(ex.url).pathname, '/v1/trust', 'with a pin in the link the page does not ask the server which root to trust');
+  }
+}
+
+test('invite link pins the root: a pin that does not match says the catalog could not be verified; the invite still works', async () => {
+  const invite = await cp.op('POST', '/v1/operator/invites', { uses: 1 });
+  const good = new URL(invite.body.link);
+  const wrongPin = 'ab'.repeat(32);
+  assert.notEqual(good.hash, `#root=${wrongPin}`);
+  const page = await newPage(browser);
+  const traffic = recordTraffic(page);
+  await page.goto(`${good.origin}${good.pathname}${good.search}#root=${wrongPin}`);
+  const line = page.locator('#posture-catalog[data-verified="false"]');
+  await line.waitFor();
+  assert.equal(await line.getAttribute('data-pin'), 'invite');
+  const text = await line.innerText();
+  assert.match(text, /could not be verified \(Root does not match the pinned sha256\.\)/);
+  assert.match(text, /The root of trust was pinned by your invite link\./);
+  assert.ok(await page.locator('#invite-note').isVisible(), 'the invite was still taken from ?invite=…#root=…');
+  assert.equal(new URL(page.url()).search + new URL(page.url()).hash, '', 'invite and pin left the address bar');
+  await screenshots(page, '13-posture-pin-mismatch');
+  assertPinNeverSent(await traffic.settled(), wrongPin);
+
+  // The same invite with the pin its link carries: verified, and enrollment goes on with the invite.
+  const page2 = await newPage(browser);
+  const { traffic: t2 } = await runFlow(page2, invite.body.link);
+  assert.equal(await page2.locator('#posture-catalog').getAttribute('data-verified'), 'true');
+  assert.equal(await page2.locator('#posture-catalog').getAttribute('data-pin'), 'invite');
+  assert.match(await page2.locator('#posture-catalog').innerText(), /Its signature was checked in this page against the service's root of trust \(version 1\)\. The root of trust was pinned by your invite link\./);
+  await screenshots(page2, '14-posture-pinned-by-invite');
+  const exchanges = await t2.settled();
+  assertPinNeverSent(exchanges, good.hash.slice('#root='.length));
+  assert.equal(JSON.parse(exchanges.find((e) => e.url.endsWith('/v1/enroll'))!.requestBody).installPass, invite.body.token);
+  // A malformed pin is reported, never silently replaced by the server's word.
+  const page3 = await newPage(browser);
+  await page3.goto(`${cp.url}/get/#root=${'a'.repeat(40)}`);
+  const cut = page3.locator('#posture-catalog[data-verified="false"]');
+  await cut.waitFor();
+  assert.match(await cut.innerText(), /root-of-trust pin in your link is not a 64-character sha256/);
+  await Promise.all([page.context().close(), page2.context().close(), page3.context().close()]);
 });
 
 test('on an iPhone: iOS steps preselected, QR on screen, nothing wider than the phone', async () => {

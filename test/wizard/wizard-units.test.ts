@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ERROR_CODES } from '../../src/core/errors.js';
-import { parseInvite } from '../../src/wizard/invite.js';
+import { parseInvite, parseRootPin } from '../../src/wizard/invite.js';
 import { detectPlatform, importSteps, PLATFORMS } from '../../src/wizard/platform.js';
 import { describeProblem } from '../../src/wizard/problems.js';
 import { ApiError, NetworkError } from '../../src/wizard/api.js';
@@ -26,6 +26,20 @@ test('an invite is taken from a whole link, a fragment link or a bare code; anyt
   assert.deepEqual(parseInvite(TOKEN.slice(0, 20)), { malformed: true });
   assert.deepEqual(parseInvite('https://damm.example/get/?invite=%E0%A4%A'), { malformed: true });
   assert.deepEqual(parseInvite(`${TOKEN}<script>`), { malformed: true });
+});
+
+test('invite links with the root pin in the fragment: the invite and the pin are both read, from either place', () => {
+  const PIN = 'c5'.repeat(32);
+  assert.deepEqual(parseInvite(`https://damm.example/get/?invite=${TOKEN}#root=${PIN}`), { token: TOKEN });
+  assert.deepEqual(parseInvite(`https://damm.example/get/#invite=${TOKEN}&root=${PIN}`), { token: TOKEN });
+  assert.deepEqual(parseInvite(`https://damm.example/get/#root=${PIN}&invite=${TOKEN}`), { token: TOKEN });
+  assert.deepEqual(parseRootPin(`#root=${PIN}`), { sha256: PIN });
+  assert.deepEqual(parseRootPin(`#invite=${TOKEN}&root=${PIN.toUpperCase()}`), { sha256: PIN });
+  assert.equal(parseRootPin(''), null);
+  assert.equal(parseRootPin(`#invite=${TOKEN}`), null);
+  assert.deepEqual(parseRootPin(`#root=${PIN.slice(0, 40)}`), { malformed: true });
+  assert.deepEqual(parseRootPin(`#root=${'z'.repeat(64)}`), { malformed: true });
+  assert.deepEqual(parseRootPin('#root='), { malformed: true });
 });
 
 test('platform detection: iPhone, iPad (also as a "Mac" with touch), Android, Mac, Windows, Linux', () => {

@@ -7,12 +7,24 @@ import { listDevices, revokeDevice } from '../services/devices.js';
 import { addGateway, gatewaySummary, listGateways } from '../services/gateways.js';
 import { listAudit } from '../../store/audit.js';
 import type { Ctx } from '../context.js';
+import { getRoot } from '../trust/roots.js';
 import { Type } from '@sinclair/typebox';
 
 const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody };
 
-export function passLink(ctx: Ctx, token: string, origin: string): string {
-  return `${ctx.config.publicUrl ?? origin}/get/?invite=${encodeURIComponent(token)}`;
+/**
+ * The link a person opens: `/get/?invite=<token>#root=<sha256 of root v1>`.
+ * The fragment carries the root-of-trust pin to the wizard without it ever
+ * reaching a server (browsers do not send fragments), so the page checks the
+ * catalog against the root the operator's service was created with rather
+ * than whatever root the server it talks to claims. No root published yet
+ * (not possible after init) means no fragment; the wizard then says its
+ * trust is on first use.
+ */
+export async function passLink(ctx: Ctx, token: string, origin: string): Promise<string> {
+  const rootV1 = await getRoot(ctx.db, 1);
+  const pin = rootV1 ? `#root=${rootV1.payloadSha256}` : '';
+  return `${ctx.config.publicUrl ?? origin}/get/?invite=${encodeURIComponent(token)}${pin}`;
 }
 
 export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (app) => {
@@ -30,7 +42,7 @@ export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (ap
   }, async (request, reply) => {
     const p = await issuePass(ctx, actor(request), { kind: 'public', ...request.body });
     void reply.status(201);
-    return { id: p.id, kind: p.kind, token: p.token, link: passLink(ctx, p.token, origin(request)), tier: p.tier, uses: p.uses, expiresAt: p.expiresAt.toISOString() };
+    return { id: p.id, kind: p.kind, token: p.token, link: await passLink(ctx, p.token, origin(request)), tier: p.tier, uses: p.uses, expiresAt: p.expiresAt.toISOString() };
   });
 
   app.post('/invites', {
@@ -38,7 +50,7 @@ export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (ap
   }, async (request, reply) => {
     const p = await issuePass(ctx, actor(request), { kind: 'invite', ...request.body });
     void reply.status(201);
-    return { id: p.id, kind: p.kind, token: p.token, link: passLink(ctx, p.token, origin(request)), tier: p.tier, uses: p.uses, expiresAt: p.expiresAt.toISOString() };
+    return { id: p.id, kind: p.kind, token: p.token, link: await passLink(ctx, p.token, origin(request)), tier: p.tier, uses: p.uses, expiresAt: p.expiresAt.toISOString() };
   });
 
   app.get('/passes', {
