@@ -183,7 +183,9 @@ test('scheduled backups: off unless configured, refuse bad settings, run on the 
   assert.ok(cp.logs.filter((l) => l.includes('scheduled backup written')).length >= 4, 'at least four backups ran');
   const files = await listBackups(dir);
   assert.equal(files.length, 2, `retention keeps 2 (saw ${files.join(', ')})`);
-  assert.ok(seen <= 2);
+  // The newest backup is written before the oldest is pruned, so for a moment
+  // there may be retain + 1 files; never more.
+  assert.ok(seen <= 3, `saw ${seen} backups at once`);
   for (const f of files) {
     assert.equal((await stat(path.join(dir, f))).mode & 0o777, 0o600);
     const v = await restoreBackup({ identities: [id.identity], input: path.join(dir, f), dataDir: dir, verifyOnly: true });
