@@ -8,6 +8,7 @@ import type { Ctx } from './context.js';
 import { FeedService, type FeedServiceOptions } from './services/feed.js';
 import { AdmissionIssuer, type AdmissionOptions } from './services/admissions.js';
 import { gatewayFeedRoutes } from './routes/gateway-feed.js';
+import { TrustedKeyRing } from './trust/keyring.js';
 
 export interface FeedExtensionOptions {
   feed?: FeedServiceOptions;
@@ -41,7 +42,18 @@ export function feedExtension(opts: FeedExtensionOptions = {}): FeedExtension {
       const { feed, issuer } = parts(ctx);
       await feed.start();
       issuer.start();
+      // A root that dropped an admission key this process signed with (revoked,
+      // lost): live records re-issued under the new key at once, not at renewal.
+      const unsubscribe =
+        ctx.keys instanceof TrustedKeyRing
+          ? ctx.keys.onChange(async (change) => {
+              const dropped = change.droppedSigners.filter((k) => k.role === 'admission');
+              if (dropped.length === 0) return;
+              await issuer.reissueAll(`root v${change.version} dropped admission key(s) ${dropped.map((k) => k.keyid.slice(0, 16)).join(', ')}`);
+            })
+          : () => true;
       return async () => {
+        unsubscribe();
         await issuer.stop();
         await feed.stop();
       };

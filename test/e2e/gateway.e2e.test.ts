@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { NetnsKit, type WireguardGoHandle } from '../helpers/netns.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { wgKeyPair } from '../helpers/keys.js';
@@ -82,7 +82,8 @@ function startAgent(token?: string): Proc {
     ['gateway', 'run', '--control-plane', `http://10.200.1.1:${CP_PORT}`, '--interface', gwWg.ifname, '--listen-port', '51820',
       '--endpoint', `${GW_ENDPOINT}:51820`, '--egress-ip', GW_EGRESS, '--state-dir', gwState, '--backend', 'uapi', '--nat',
       '--reconcile-interval', '2', '--heartbeat-interval', '2', '--log-level', 'debug'],
-    token ? { DAMM_GATEWAY_TOKEN: token } : {},
+    // Pinned to the offline root, the way production gateways run (docs/gateway.md).
+    { DAMM_ROOT_SHA256: rootPin, ...(token ? { DAMM_GATEWAY_TOKEN: token } : {}) },
   );
 }
 
@@ -142,6 +143,7 @@ async function whoamiThroughTunnel(deviceId: string): Promise<any> {
 }
 
 let current: Awaited<ReturnType<typeof enrollDevice>>;
+let rootPin = '';
 
 before(async () => {
   kit = new NetnsKit(); // throws, never skips, when root, wireguard-go, wg or ping is missing
@@ -161,12 +163,17 @@ before(async () => {
   cp = await startControlPlane(cpDbUrl);
   cpUrl = `http://${v.inner}:${CP_PORT}`;
   operatorToken = (await readFile(path.join(cpDataDir, 'operator-token'), 'utf8')).trim();
+  // The pin comes out of band (what `damm init` prints): the sha256 of root v1's payload.
+  const rootV1 = JSON.parse(await readFile(path.join(cpDataDir, 'offline-root', 'root-1.json'), 'utf8')) as { payload: string };
+  rootPin = createHash('sha256').update(Buffer.from(rootV1.payload, 'base64')).digest('hex');
   const gw = await op('POST', '/v1/operator/gateways', { region: 'NL', country: 'NL' });
   invitePass = (await op('POST', '/v1/operator/invites', { uses: 10_000 })).token;
   gwWg = await kit.startWireguardGo(ns.gw);
   clWg = await kit.startWireguardGo(ns.cl);
   agent = startAgent(gw.registrationToken);
   await agent.waitFor(/gateway agent running/, 60_000);
+  assert.ok(agent.lines.some((l) => l.includes('trusting the pinned root')), 'the agent runs pinned to root v1');
+  assert.ok(!agent.lines.some((l) => l.includes('NO ROOT PIN')));
 });
 
 after(async () => {

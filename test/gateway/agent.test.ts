@@ -23,6 +23,9 @@ import { FakeBackend } from './fake-backend.js';
 import { enroll, invite, startFeedControlPlane, until, type FeedControlPlane } from './kit.js';
 import { wgKeyPair } from '../helpers/keys.js';
 import { randomUUID } from 'node:crypto';
+import type { RootPin } from '../../src/gateway/agent/trust.js';
+import { rotateOnlineKey } from '../../src/control-plane/trust/rotate.js';
+import { moveRootToVault, payloadSha256 } from '../trust/helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
@@ -41,7 +44,7 @@ async function newToken(cp: FeedControlPlane, region = 'NL'): Promise<string> {
   return r.body.registrationToken;
 }
 
-async function startAgent(cp: { url: string }, opts: { token?: string; stateDir?: string; clock?: Clock; backend?: FakeBackend } = {}): Promise<Harness> {
+async function startAgent(cp: { url: string }, opts: { token?: string; stateDir?: string; clock?: Clock; backend?: FakeBackend; rootPin?: RootPin } = {}): Promise<Harness> {
   const stateDir = opts.stateDir ?? (await mkdtemp(path.join(tmpdir(), 'damm-gw-')));
   if (!opts.stateDir) cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
   const logs: any[] = [];
@@ -65,6 +68,7 @@ async function startAgent(cp: { url: string }, opts: { token?: string; stateDir?
     reconcileIntervalMs: 3_600_000,
     heartbeatIntervalMs: 3_600_000,
     pollWaitSeconds: 5,
+    ...(opts.rootPin ? { rootPin: opts.rootPin } : {}),
   });
   await agent.start();
   cleanups.push(() => agent.stop());
@@ -275,4 +279,121 @@ test('metering: deltas survive a counter reset, a resent heartbeat counts once, 
   assert.ok(h.backend.peers.has(other.publicKey));
   const audit = await cp.ctx.db.query("SELECT details FROM audit_log WHERE action = 'device.suspended'");
   assert.equal(audit.rows.length, 1);
+  // Nothing changes within the same period...
+  const issuer = cp.ext.parts(cp.ctx).issuer;
+  assert.deepEqual(await issuer.reinstateQuotaSuspended(), []);
+  // ...but when a new usage period starts (the suspension now lies in the previous one) the device comes back.
+  await cp.ctx.db.query("UPDATE devices SET state_changed_at = date_trunc('month', now()) - interval '1 day' WHERE id = $1", [dev.deviceId]);
+  // Records carry whole seconds and the agent refuses a record not newer than the device's revocation: step past it
+  // (a real new period is days later).
+  await new Promise((res) => setTimeout(res, 1100));
+  assert.deepEqual(await issuer.reinstateQuotaSuspended(), [dev.deviceId]);
+  u = await usage(dev.deviceId);
+  assert.equal(u.state, 'active');
+  assert.equal(u.stateReason, null);
+  cp.ext.parts(cp.ctx).feed.kick();
+  await until('reinstated peer back on the interface', async () => h.backend.peers.has(dev.publicKey) || undefined);
+  const back = await cp.ctx.db.query("SELECT actor, subject FROM audit_log WHERE action = 'device.reinstated'");
+  assert.deepEqual(back.rows, [{ actor: 'system:usage', subject: `device:${dev.deviceId}` }]);
+  assert.deepEqual(await issuer.reinstateQuotaSuspended(), [], 'once');
+});
+
+test('pinned, with the control plane gone: a restarted agent still serves its peers and keeps its verified root', async () => {
+  const cp = await startFeedControlPlane();
+  const vault = await moveRootToVault(cp);
+  cleanups.push(() => rm(vault.dir, { recursive: true, force: true }));
+  const h = await startAgent(cp, { token: await newToken(cp), rootPin: { sha256: payloadSha256(vault.rootV1) } });
+  const pass = await invite(cp, 5);
+  await Promise.all([enroll(cp.url, pass), enroll(cp.url, pass)]);
+  await converged(cp, h);
+  const expected = h.backend.keys();
+  await h.agent.stop();
+  await cp.stop();
+  const backend = new FakeBackend();
+  const offline = await startAgent(cp, { stateDir: h.stateDir, backend, rootPin: { sha256: payloadSha256(vault.rootV1) } });
+  assert.equal(offline.agent.rootVersion, 1);
+  assert.deepEqual(backend.keys(), expected, 'converged from the state directory alone');
+  assert.ok(offline.logs.some((l) => l.msg?.startsWith('root update failed')));
+});
+
+test('pinned to the offline root: an admission key revoked with --revoke-old needs no re-registration, and records signed by it are refused', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const vault = await moveRootToVault(cp);
+  cleanups.push(() => rm(vault.dir, { recursive: true, force: true }));
+  const h = await startAgent(cp, { token: await newToken(cp), rootPin: { sha256: payloadSha256(vault.rootV1) } });
+  assert.equal(h.agent.rootVersion, 1);
+  assert.ok(!h.logs.some((l) => l.msg?.startsWith('NO ROOT PIN')));
+  const pass = await invite(cp, 20);
+  const before = await Promise.all(Array.from({ length: 3 }, () => enroll(cp.url, pass)));
+  await converged(cp, h);
+
+  // The admission key leaks: `damm keys rotate --role admission --revoke-old` (same function the CLI calls).
+  const leaked = cp.ctx.keys.signers('admission')[0]!;
+  const r = await rotateOnlineKey({ db: cp.ctx.db, dataDir: cp.dataDir, now: new Date(), role: 'admission', rootKeys: vault.keys, mode: 'revoke-old' });
+  const fresh = r.newKey!.keyid;
+  await cp.refreshTrust(); // the control plane's 2 s timer would pick root v2 up too
+  assert.deepEqual(cp.ctx.keys.signers('admission').map((k) => k.keyid), [fresh]);
+
+  // Live records are re-issued under the new key at once (not at renewal time).
+  const signersOf = async (deviceId: string) =>
+    (await cp.ctx.db.query("SELECT envelope FROM feed_events WHERE device_id = $1 AND kind = 'upsert' ORDER BY id", [deviceId])).rows.map((x) => x.envelope.signatures.map((sg: { keyid: string }) => sg.keyid));
+  await until('live records re-issued with the new key', async () => {
+    for (const d of before) if (JSON.stringify((await signersOf(d.deviceId)).at(-1)) !== JSON.stringify([fresh])) return undefined;
+    return true;
+  });
+
+  // New enrollments (signed by the new key only) reach the interface: the agent walks to root v2 by itself.
+  const after = await Promise.all(Array.from({ length: 2 }, () => enroll(cp.url, pass)));
+  await converged(cp, h);
+  for (const d of [...before, ...after]) assert.ok(h.backend.peers.has(d.publicKey));
+  assert.equal(h.agent.rootVersion, 2);
+  assert.ok(h.logs.some((l) => l.msg === 'root of trust updated' && l.rootVersion === 2));
+
+  // A record signed by the revoked key (the thief's) is refused.
+  const thiefKey = wgKeyPair().publicKey;
+  const thiefId = randomUUID();
+  const forged = signRecord(admissionRecordFor({ id: thiefId, publicKey: thiefKey, ipv4: '10.66.250.9', ipv6: 'fd0d:a44d:66::fa09', scope: 'region:NL' }, new Date()), [leaked]);
+  await insertFeedEvents(cp.ctx.db, [{ scope: 'region:NL', deviceId: thiefId, kind: 'upsert', envelope: forged }]);
+  cp.ext.parts(cp.ctx).feed.kick();
+  await until('refusal logged', async () => h.logs.find((l) => l.msg?.startsWith('admission record refused') && l.deviceId === thiefId) || undefined);
+  assert.equal(h.logs.find((l) => l.deviceId === thiefId && l.msg?.startsWith('admission record refused')).reason, 'bad_signature');
+  assert.ok(!h.backend.peers.has(thiefKey));
+
+  // A restart needs no pin (the state directory keeps the verified chain) and keeps every peer.
+  await h.agent.stop();
+  const again = await startAgent(cp, { stateDir: h.stateDir });
+  assert.equal(again.agent.rootVersion, 2);
+  await converged(cp, again);
+  assert.equal(again.backend.keys().length, 5);
+  const gateways = await cp.ctx.db.query('SELECT count(*)::int AS n FROM gateways');
+  assert.equal(gateways.rows[0].n, 1, 'no re-registration');
+});
+
+test('a wrong root pin: the agent refuses to start, before spending its registration token', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const token = await newToken(cp);
+  await assert.rejects(
+    startAgent(cp, { token, rootPin: { sha256: 'ab'.repeat(32) } }),
+    (e: Error & { code?: string }) => e.code === 'trust_invalid' && /does not match the pin/.test(e.message) && /refusing to start/.test(e.message),
+  );
+  const gw = await cp.ctx.db.query('SELECT count(*)::int AS n FROM gateways WHERE registered_at IS NOT NULL');
+  assert.equal(gw.rows[0].n, 0, 'the token was not used');
+  // The right pin, given as the exported root v1 file's content, works with the same token.
+  const vault = await moveRootToVault(cp);
+  cleanups.push(() => rm(vault.dir, { recursive: true, force: true }));
+  const h = await startAgent(cp, { token, rootPin: { rootEnvelope: vault.rootV1 } });
+  assert.equal(h.agent.rootVersion, 1);
+  // That state directory now refuses another pin.
+  await h.agent.stop();
+  await assert.rejects(startAgent(cp, { stateDir: h.stateDir, rootPin: { sha256: 'cd'.repeat(32) } }), /refusing to start/);
+});
+
+test('without a pin the agent warns at start that it trusts registration-time keys only', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const h = await startAgent(cp, { token: await newToken(cp) });
+  assert.equal(h.agent.rootVersion, null);
+  assert.ok(h.logs.some((l) => l.level === 40 && l.msg?.startsWith('NO ROOT PIN')));
 });

@@ -12,6 +12,7 @@ import { GatewayAgent } from '../../gateway/agent/agent.js';
 import { HttpControlPlaneApi } from '../../gateway/agent/api.js';
 import { systemHostOps } from '../../gateway/agent/host.js';
 import { nativeEd25519 } from '../../gateway/agent/crypto.js';
+import { checkRootSha256 } from '../../gateway/agent/trust.js';
 import { UapiBackend } from '../../gateway/wireguard/uapi.js';
 import { WgToolBackend } from '../../gateway/wireguard/wg-tool.js';
 import { systemClock } from '../../core/clock.js';
@@ -35,6 +36,8 @@ interface RunOpts {
   reconcileInterval: number;
   heartbeatInterval: number;
   logLevel: string;
+  rootSha256?: string;
+  rootFile?: string;
 }
 
 const positive = (name: string) => (v: string) => {
@@ -49,6 +52,15 @@ export function parseEndpoint(text: string): { host: string; port: number } {
   const port = Number(m?.[3]);
   if (!m || port < 1 || port > 65535) throw new Error(`--endpoint must be host:port or [ipv6]:port, got "${text}"`);
   return { host: m[1] ?? m[2]!, port };
+}
+
+async function readRootFile(file: string): Promise<unknown> {
+  const text = await readFile(file, 'utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`--root-file ${file} is not JSON (expected the envelope "damm keys export-root 1" writes)`);
+  }
 }
 
 export function registerGatewayRun(program: Command): void {
@@ -71,6 +83,8 @@ export function registerGatewayRun(program: Command): void {
     .option('--no-manage-addresses', 'do not assign tunnel addresses or bring the link up (the unit does it)')
     .option('--reconcile-interval <seconds>', 'full drift comparison every N seconds', positive('--reconcile-interval'), 30)
     .option('--heartbeat-interval <seconds>', 'heartbeat and meter report every N seconds', positive('--heartbeat-interval'), 30)
+    .option('--root-sha256 <hex>', 'pin the offline root: sha256 of root v1, printed by "damm init" and "damm keys status" (env DAMM_ROOT_SHA256); production gateways should pin', process.env.DAMM_ROOT_SHA256)
+    .option('--root-file <file>', 'pin the offline root with the file "damm keys export-root 1" writes (with --root-sha256 both must match)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.DAMM_LOG_LEVEL ?? 'info')
     .action(async (o: RunOpts) => {
       try {
@@ -79,6 +93,10 @@ export function registerGatewayRun(program: Command): void {
         for (const ip of o.egressIp) if (parseIPv4(ip) === null && parseIPv6(ip) === null) throw new Error(`--egress-ip ${ip} is not an IP address`);
         const endpoint = parseEndpoint(o.endpoint);
         const token = o.token ?? process.env.DAMM_GATEWAY_TOKEN ?? (o.tokenFile ? (await readFile(o.tokenFile, 'utf8')).trim() : undefined);
+        const rootPin = {
+          ...(o.rootSha256 ? { sha256: checkRootSha256(o.rootSha256, o.rootSha256 === process.env.DAMM_ROOT_SHA256 ? 'DAMM_ROOT_SHA256' : '--root-sha256') } : {}),
+          ...(o.rootFile ? { rootEnvelope: await readRootFile(o.rootFile) } : {}),
+        };
         const log = pino({ level: o.logLevel, base: { component: 'damm-gateway' }, redact: { paths: ['credential', 'token', 'privateKey'], censor: '[redacted]' } });
         const host = systemHostOps(log);
         if (o.backend === 'wg') await host.ensureKernelInterface(o.interface);
@@ -104,6 +122,7 @@ export function registerGatewayRun(program: Command): void {
           ed: nativeEd25519(),
           reconcileIntervalMs: o.reconcileInterval * 1000,
           heartbeatIntervalMs: o.heartbeatInterval * 1000,
+          rootPin,
         });
         await agent.start();
         const stop = async () => {

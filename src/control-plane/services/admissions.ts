@@ -14,6 +14,8 @@ import {
 import { toHex } from '../../core/bytes.js';
 import { withTx, type Tx } from '../../store/db.js';
 import { insertFeedEvents, type NewFeedEvent } from '../../store/feed.js';
+import { audit } from '../../store/audit.js';
+import { periodStartOf } from '../../store/usage.js';
 import { DEVICE_COLUMNS } from './devices.js';
 import type { Ctx, DeviceChangeListener, DeviceRow } from '../context.js';
 import type { FeedService } from './feed.js';
@@ -109,6 +111,23 @@ export class AdmissionIssuer {
     };
   }
 
+  /**
+   * After a root update dropped an admission key this process signed with
+   * (revoked or lost): every live record may carry only that key's signature,
+   * which gateways stop accepting on their next root update. Ends all current
+   * admissions now and renews them at once, so the re-issued records (signed
+   * with the keys the new root certifies) reach the feed within seconds rather
+   * than on the renewal schedule. With several control-plane processes each
+   * one does this when it reloads; the second pass only re-issues again.
+   */
+  async reissueAll(reason: string): Promise<number> {
+    const now = this.ctx.clock.now();
+    const r = await this.ctx.db.query('UPDATE admissions SET not_after = $1 WHERE not_after > $1', [now]);
+    const n = await this.renewDue();
+    this.ctx.log.warn({ reason, expired: r.rowCount ?? 0, reissued: n }, 'admission records re-issued after an admission key was dropped');
+    return n;
+  }
+
   /** Re-issues records of active devices that end within the renewal window. Returns how many were renewed. */
   async renewDue(): Promise<number> {
     let total = 0;
@@ -137,11 +156,42 @@ export class AdmissionIssuer {
     }
   }
 
+  /**
+   * Devices suspended for exceeding their quota in an earlier usage period
+   * come back when a new period starts: state active, a fresh admission
+   * record on the feed (the listeners' deviceAdmitted), an audit entry.
+   * Only quota suspensions (state_reason "quota exceeded: ...") are undone.
+   */
+  async reinstateQuotaSuspended(): Promise<string[]> {
+    const now = this.ctx.clock.now();
+    const period = periodStartOf(now);
+    return withTx(this.ctx.db, async (tx: Tx) => {
+      const r = await tx.query<DeviceRow>(
+        `UPDATE devices SET state = 'active', state_reason = NULL, state_changed_at = $2
+         WHERE id IN (SELECT id FROM devices WHERE state = 'suspended' AND state_reason LIKE 'quota exceeded:%' AND state_changed_at < $1
+                      ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING ${DEVICE_COLUMNS}`,
+        [period, now, this.renewBatch],
+      );
+      for (const d of r.rows) {
+        await audit(tx, { at: now, actor: 'system:usage', action: 'device.reinstated', subject: `device:${d.id}`, details: { reason: `new usage period from ${period.toISOString().slice(0, 10)}` } });
+        for (const l of this.ctx.deviceListeners) await l.deviceAdmitted(tx, d);
+      }
+      return r.rows.map((d) => d.id);
+    });
+  }
+
+  private async backgroundPass(): Promise<void> {
+    const back = await this.reinstateQuotaSuspended();
+    if (back.length > 0) this.ctx.log.info({ reinstated: back.length }, 'devices suspended for quota reinstated: a new usage period started');
+    const n = await this.renewDue();
+    if (n > 0) this.ctx.log.info({ renewed: n }, 'admission records renewed');
+  }
+
   start(): void {
     this.timer = setInterval(() => {
       if (this.renewing) return;
-      this.renewing = this.renewDue()
-        .then((n) => (n > 0 ? this.ctx.log.info({ renewed: n }, 'admission records renewed') : undefined))
+      this.renewing = this.backgroundPass()
         .catch((err) => this.ctx.log.warn({ err }, 'admission renewal failed'))
         .finally(() => (this.renewing = null));
     }, this.renewIntervalMs);

@@ -11,7 +11,14 @@
  *
  * Every change to the desired set and the interface runs through one serial
  * queue, so the feed, expiry, drift repair and metering never interleave.
+ *
+ * Trust: with a root pin (./trust.ts) records are verified against the
+ * admission keys of the latest verified root, valid at that instant, so a
+ * rotated or revoked admission key needs no re-registration. Without one the
+ * agent falls back to the admission keys it received at registration, and
+ * says so at start.
  */
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { DammError, isDammError } from '../../core/errors.js';
 import { parsePools } from '../../core/ipam.js';
@@ -20,10 +27,11 @@ import type { Clock } from '../../core/clock.js';
 import type { WireGuardBackend } from '../wireguard/backend.js';
 import { SerialQueue } from '../wireguard/batch.js';
 import { Unreachable, type ControlPlaneApi } from './api.js';
-import { DesiredSet, deltaSize, emptyDelta, type PeerDelta, type RawEvent } from './desired.js';
+import { DesiredSet, deltaSize, emptyDelta, type PeerDelta, type RawEvent, type Refusal } from './desired.js';
 import { Meter, type MeterReport } from './meter.js';
 import { StateDir, type GatewayRegistration } from './state.js';
 import { withPrefix, type HostOps } from './host.js';
+import { PinnedTrust, TRUST_SUBDIR, type RootPin } from './trust.js';
 import { MAX_HEARTBEAT_PEERS } from '../../core/feed-api.js';
 
 export interface AgentOptions {
@@ -49,10 +57,15 @@ export interface AgentOptions {
   heartbeatIntervalMs?: number;
   expiryCheckMs?: number;
   pollWaitSeconds?: number;
+  /** Pin the offline root (docs/trust.md); without one, the registration-time admission keys are trusted. */
+  rootPin?: RootPin;
+  /** With a pin: walk the root chain this often (default 60 s). */
+  rootUpdateMs?: number;
 }
 
 export class GatewayAgent {
-  private readonly o: Required<Pick<AgentOptions, 'reconcileIntervalMs' | 'heartbeatIntervalMs' | 'expiryCheckMs' | 'pollWaitSeconds'>> & AgentOptions;
+  private readonly o: Required<Pick<AgentOptions, 'reconcileIntervalMs' | 'heartbeatIntervalMs' | 'expiryCheckMs' | 'pollWaitSeconds' | 'rootUpdateMs'>> & AgentOptions;
+  private pinned: PinnedTrust | null = null;
   private readonly state: StateDir;
   private readonly queue = new SerialQueue();
   private desired!: DesiredSet;
@@ -69,7 +82,7 @@ export class GatewayAgent {
   private unreachableSince: number | null = null;
 
   constructor(opts: AgentOptions) {
-    this.o = { reconcileIntervalMs: 30_000, heartbeatIntervalMs: 30_000, expiryCheckMs: 1000, pollWaitSeconds: 25, ...opts };
+    this.o = { reconcileIntervalMs: 30_000, heartbeatIntervalMs: 30_000, expiryCheckMs: 1000, pollWaitSeconds: 25, rootUpdateMs: 60_000, ...opts };
     this.state = new StateDir(opts.stateDir);
   }
 
@@ -79,6 +92,11 @@ export class GatewayAgent {
 
   get publicKey(): string {
     return this.keys.publicKey;
+  }
+
+  /** The version of the verified root in force, or null when the agent runs without a pin. */
+  get rootVersion(): number | null {
+    return this.pinned?.root.version ?? null;
   }
 
   get revision(): number | null {
@@ -92,16 +110,17 @@ export class GatewayAgent {
     const key = await this.state.privateKey();
     this.keys = key;
     if (key.created) log.info({ publicKey: key.publicKey }, 'generated the gateway WireGuard key (private key stays in the state directory)');
+    // Trust before registration: a wrong pin must not spend the one-time token.
+    try {
+      this.pinned = await this.openTrust();
+    } catch (err) {
+      this.o.api.close?.(); // not starting: let go of the control plane's connections
+      throw err;
+    }
     this.reg = (await this.state.loadRegistration()) ?? (await this.register());
     this.o.api.gatewayId = this.reg.gatewayId;
     this.o.api.credential = this.reg.credential;
-    const trust: GatewayTrust = {
-      scope: this.reg.scope,
-      pools: parsePools({ ipv4Cidr: this.reg.tunnel.ipv4Cidr, ipv6Prefix: this.reg.tunnel.ipv6Prefix }),
-      trustedKeys: trustedKeysFrom(this.reg.admissionKeys),
-    };
-    if (trust.trustedKeys.length === 0) throw new DammError('config_invalid', 'The registration holds no usable admission key; refusing to admit anyone.');
-    this.desired = new DesiredSet(trust, this.o.ed);
+    this.desired = new DesiredSet(this.trustFor(), this.o.ed);
     await this.setUpInterface();
     await this.loadPersisted();
     const m = await this.state.loadMeter();
@@ -113,6 +132,17 @@ export class GatewayAgent {
     this.every(this.o.expiryCheckMs, () => this.expireDue());
     this.every(this.o.reconcileIntervalMs, () => this.queue.run(() => this.repair('periodic')));
     this.every(this.o.heartbeatIntervalMs, () => this.sendHeartbeat());
+    if (this.pinned) {
+      const pinned = this.pinned;
+      this.every(this.o.rootUpdateMs, async () => {
+        if (!(await pinned.update('periodic'))) return;
+        await this.queue.run(async () => {
+          const delta = emptyDelta();
+          this.recheckHeld(delta);
+          if (deltaSize(delta) > 0) await this.applyDelta(delta, 'root update');
+        });
+      });
+    }
     void this.sendHeartbeat().catch((err) => log.warn({ err: errText(err) }, 'first heartbeat failed'));
     log.info({ gatewayId: this.reg.gatewayId, scope: this.reg.scope, interface: this.o.interfaceName, backend: this.o.backend.name, peers: this.desired.size, revision: this.cursor }, 'gateway agent running');
   }
@@ -137,6 +167,66 @@ export class GatewayAgent {
         .finally(() => (busy = false));
     }, ms);
     this.timers.push(t);
+  }
+
+  private async openTrust(): Promise<PinnedTrust | null> {
+    const { api, log } = this.o;
+    const pinned = await PinnedTrust.open({
+      dir: path.join(this.o.stateDir, TRUST_SUBDIR),
+      pin: this.o.rootPin ?? {},
+      fetchRoot: (n) => {
+        if (!api.fetchRoot) throw new DammError('config_invalid', 'This control-plane client cannot fetch roots.');
+        return api.fetchRoot(n);
+      },
+      clock: this.o.clock,
+      log,
+    });
+    if (pinned) {
+      const keys = pinned.admissionAt(this.o.clock.now()).trustedKeys;
+      log.info({ rootVersion: pinned.root.version, rootV1Sha256: pinned.pin, admissionKeys: keys.map((k) => k.keyid.slice(0, 16)) }, 'trusting the pinned root: admission keys come from the verified root chain');
+      if (keys.length === 0) log.error({ rootVersion: pinned.root.version }, 'the trusted root certifies no admission key valid now: every record will be refused until a root that does is published');
+    } else {
+      log.warn(
+        'NO ROOT PIN: trusting only the admission keys received at registration. A rotated or revoked admission key will then need this gateway ' +
+          're-registered. Production gateways should pin the offline root: --root-sha256 <sha256 of root v1> (env DAMM_ROOT_SHA256) or --root-file (docs/gateway.md).',
+      );
+    }
+    return pinned;
+  }
+
+  /** What DesiredSet verifies with: the pinned root's admission keys valid at that instant, or the fixed registration keys. */
+  private trustFor(): GatewayTrust | ((now: Date) => GatewayTrust) {
+    const base = {
+      scope: this.reg.scope,
+      pools: parsePools({ ipv4Cidr: this.reg.tunnel.ipv4Cidr, ipv6Prefix: this.reg.tunnel.ipv6Prefix }),
+    };
+    const pinned = this.pinned;
+    if (pinned) return (now: Date) => ({ ...base, ...pinned.admissionAt(now) });
+    const trust: GatewayTrust = { ...base, trustedKeys: trustedKeysFrom(this.reg.admissionKeys) };
+    if (trust.trustedKeys.length === 0) throw new DammError('config_invalid', 'The registration holds no usable admission key; refusing to admit anyone.');
+    return trust;
+  }
+
+  /**
+   * Applies one event; a pinned agent that sees a signature refusal walks the
+   * root chain once (per batch) and tries again before dropping the record:
+   * the key may have been rotated a moment ago.
+   */
+  private async applyEvent(ev: RawEvent, now: Date, delta: PeerDelta, batch: { rootChecked: boolean }): Promise<Refusal | null> {
+    const refusal = this.desired.apply(ev, now, delta);
+    if (refusal?.reason !== 'bad_signature' || !this.pinned || batch.rootChecked) return refusal;
+    batch.rootChecked = true;
+    if (!(await this.pinned.update('signature refused'))) return refusal;
+    this.recheckHeld(delta);
+    return this.desired.apply(ev, now, delta);
+  }
+
+  /** After the root changed (inside the queue): held records whose signers the new root no longer certifies leave. */
+  private recheckHeld(delta: PeerDelta): void {
+    const gone = this.desired.recheck(this.o.clock.now(), delta);
+    if (gone.length > 0) {
+      this.o.log.warn({ count: gone.length, devices: gone.slice(0, 10).map((g) => ({ deviceId: g.peer.deviceId, reason: g.reason })) }, 'held admission records no longer verify under the new root; removing their peers until re-issued');
+    }
   }
 
   private async register(): Promise<GatewayRegistration> {
@@ -237,7 +327,8 @@ export class GatewayAgent {
       const now = this.o.clock.now();
       const delta = emptyDelta();
       this.desired.clear(delta);
-      for (const rec of snap.records) this.logRefusal(this.desired.apply({ deviceId: rec.deviceId, kind: 'upsert', envelope: rec.envelope }, now, delta), rec.revision);
+      const batch = { rootChecked: false };
+      for (const rec of snap.records) this.logRefusal(await this.applyEvent({ deviceId: rec.deviceId, kind: 'upsert', envelope: rec.envelope }, now, delta, batch), rec.revision);
       this.cursor = snap.revision;
       await this.repair('snapshot');
       await this.persistSnapshot();
@@ -245,7 +336,7 @@ export class GatewayAgent {
     });
   }
 
-  private logRefusal(refusal: ReturnType<DesiredSet['apply']>, revision: number): void {
+  private logRefusal(refusal: Refusal | null, revision: number): void {
     if (refusal) this.o.log.warn({ ...refusal, revision }, 'admission record refused; not applied');
   }
 
@@ -256,7 +347,8 @@ export class GatewayAgent {
     }
     const now = this.o.clock.now();
     const delta = emptyDelta();
-    for (const ev of events) this.logRefusal(this.desired.apply(ev, now, delta), ev.revision);
+    const batch = { rootChecked: false };
+    for (const ev of events) this.logRefusal(await this.applyEvent(ev, now, delta, batch), ev.revision);
     if (deltaSize(delta) > 0) await this.applyDelta(delta, 'feed');
     const raw: RawEvent[] = events.map((e) => ({ deviceId: e.deviceId, kind: e.kind, envelope: e.envelope }));
     this.cursor = revision;

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Value } from '@sinclair/typebox/value';
-import type { TSchema, Static } from '@sinclair/typebox';
+import { Type, type TSchema, type Static } from '@sinclair/typebox';
 import '../../core/formats.js';
 import { RegisterGatewayResponse, type RegisterGatewayRequest } from '../../core/api-schemas.js';
 import { FeedResponse, HeartbeatResponse, SnapshotResponse, type HeartbeatRequest } from '../../core/feed-api.js';
@@ -27,6 +27,8 @@ export interface ControlPlaneApi {
   feed(after: number, waitSeconds: number, signal?: AbortSignal): Promise<Static<typeof FeedResponse>>;
   snapshot(signal?: AbortSignal): Promise<Static<typeof SnapshotResponse>>;
   heartbeat(body: HeartbeatRequest): Promise<Static<typeof HeartbeatResponse>>;
+  /** GET /v1/trust/root/{n}.json: the root envelope (unverified: the caller verifies), or null past the end of the chain. */
+  fetchRoot?(version: number): Promise<unknown | null>;
   close?(): void;
 }
 
@@ -140,5 +142,14 @@ export class HttpControlPlaneApi implements ControlPlaneApi {
 
   heartbeat(body: HeartbeatRequest) {
     return this.call(HeartbeatResponse, 'POST', `/v1/gateways/${this.gatewayId}/heartbeat`, { auth: true, body });
+  }
+
+  async fetchRoot(version: number): Promise<unknown | null> {
+    try {
+      return await this.call(Type.Unknown(), 'GET', `/v1/trust/root/${version}.json`, {});
+    } catch (err) {
+      if (err instanceof DammError && err.code === 'not_found') return null; // 404: the chain ends here
+      throw err;
+    }
   }
 }

@@ -79,10 +79,19 @@ export class DesiredSet {
   /** deviceId -> revokedAt (ms); pruned once no record from before it can still be valid. */
   private readonly tombstones = new Map<string, number>();
 
+  private readonly trustAt: (now: Date) => GatewayTrust;
+
+  /**
+   * `trust` is fixed, or a function giving the trust to verify with at an
+   * instant (a pinned agent: the admission keys of its verified root that are
+   * valid then), asked at every verification.
+   */
   constructor(
-    private readonly trust: GatewayTrust,
+    trust: GatewayTrust | ((now: Date) => GatewayTrust),
     private readonly ed?: Ed25519,
-  ) {}
+  ) {
+    this.trustAt = typeof trust === 'function' ? trust : () => trust;
+  }
 
   get size(): number {
     return this.byDevice.size;
@@ -106,11 +115,11 @@ export class DesiredSet {
 
   /** Applies one feed event. Returns a refusal (and changes nothing) or null. */
   apply(ev: RawEvent, now: Date, delta: PeerDelta): Refusal | null {
-    return ev.kind === 'upsert' ? this.upsert(ev, now, delta) : this.remove(ev, delta);
+    return ev.kind === 'upsert' ? this.upsert(ev, now, delta) : this.remove(ev, now, delta);
   }
 
   private upsert(ev: RawEvent, now: Date, delta: PeerDelta): Refusal | null {
-    const v = verifyAdmission(ev.envelope, this.trust, now, {
+    const v = verifyAdmission(ev.envelope, this.trustAt(now), now, {
       addressHolder: (p) => this.byAddress.get(p),
       ...(this.ed ? { ed: this.ed } : {}),
     });
@@ -132,8 +141,8 @@ export class DesiredSet {
     return null;
   }
 
-  private remove(ev: RawEvent, delta: PeerDelta): Refusal | null {
-    const v = verifyRevocation(ev.envelope, this.trust, this.ed ? { ed: this.ed } : {});
+  private remove(ev: RawEvent, now: Date, delta: PeerDelta): Refusal | null {
+    const v = verifyRevocation(ev.envelope, this.trustAt(now), this.ed ? { ed: this.ed } : {});
     if (!v.ok) return { deviceId: ev.deviceId, kind: 'remove', reason: v.reason, message: v.message };
     const r = v.record;
     if (r.deviceId !== ev.deviceId) return { deviceId: ev.deviceId, kind: 'remove', reason: 'malformed', message: `event names device ${ev.deviceId} but the revocation is for ${r.deviceId}` };
@@ -156,6 +165,27 @@ export class DesiredSet {
     if (this.byKey.get(p.publicKey) === p.deviceId) this.byKey.delete(p.publicKey);
     for (const ip of p.allowedIps) if (this.byAddress.get(ip) === p.publicKey) this.byAddress.delete(ip);
     addRemove(delta, p.publicKey);
+  }
+
+  /**
+   * Re-verifies every held record with the trust in force at `now` (after a
+   * root update: a revoked admission key stops counting for what is already
+   * on the interface, as it would at a restart). Drops and returns the ones
+   * that no longer pass.
+   */
+  recheck(now: Date, delta: PeerDelta): { peer: DesiredPeer; reason: AgentRefusal }[] {
+    const trust = this.trustAt(now);
+    const gone: { peer: DesiredPeer; reason: AgentRefusal }[] = [];
+    for (const p of [...this.byDevice.values()]) {
+      const v = verifyAdmission(p.envelope, trust, now, {
+        addressHolder: (prefix) => this.byAddress.get(prefix),
+        ...(this.ed ? { ed: this.ed } : {}),
+      });
+      if (v.ok) continue;
+      this.drop(p, delta);
+      gone.push({ peer: p, reason: v.reason });
+    }
+    return gone;
   }
 
   /** Removes records whose notAfter has passed, and tombstones nothing can outlive. */
