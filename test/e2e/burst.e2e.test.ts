@@ -10,12 +10,40 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import { NetnsKit, type WireguardGoHandle } from '../helpers/netns.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { wgKeyPair } from '../helpers/keys.js';
 import { activeLines, damm, peerLines, sleep, wgShow, type Proc } from './kit.js';
 
 const N = 2000;
+
+// All N requests are issued at once; the client keeps at most 256 sockets per
+// control plane open and queues the rest, as a real crowd behind NAT or a
+// load balancer would. (A socket per request overflowed the listen backlog
+// on a loaded machine and stalled the run in SYN retries.)
+const client = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = http.request(url, { method: 'POST', agent: client, timeout: 60_000, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within 60 s`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
 
 let kit: NetnsKit;
 let database: TestDatabase;
@@ -63,6 +91,7 @@ before(async () => {
 });
 
 after(async () => {
+  client.destroy();
   await agent?.kill('SIGKILL');
   for (const p of cps) await p.kill('SIGKILL');
   await database?.close();
@@ -70,20 +99,15 @@ after(async () => {
   await kit?.cleanup();
 });
 
-test(`${N} concurrent enrollments at two control-plane processes end with exactly those ${N} peers on the gateway`, async () => {
+test(`${N} concurrent enrollments at two control-plane processes end with exactly those ${N} peers on the gateway`, { timeout: 240_000 }, async () => {
   const invites: string[] = [];
   for (let i = 0; i < 20; i++) invites.push((await op('POST', '/v1/operator/invites', { uses: N / 20 })).token);
   const keys = Array.from({ length: N }, () => wgKeyPair().publicKey);
   const t0 = Date.now();
   const results = await Promise.all(
     keys.map(async (publicKey, i) => {
-      const res = await fetch(`${urls[i % 2]}/v1/enroll`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ installPass: invites[i % 20], publicKey, region: 'NL' }),
-      });
-      const body = (await res.json()) as any;
-      assert.equal(res.status, 201, JSON.stringify(body));
+      const { status, body } = await postJson(`${urls[i % 2]}/v1/enroll`, { installPass: invites[i % 20], publicKey, region: 'NL' });
+      assert.equal(status, 201, JSON.stringify(body));
       return body as { deviceId: string; addresses: { ipv4: string; ipv6: string } };
     }),
   );
