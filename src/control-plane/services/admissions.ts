@@ -95,12 +95,13 @@ export class AdmissionIssuer {
     return {
       deviceAdmitted: async (tx, device) => {
         const now = this.ctx.clock.now();
-        await insertFeedEvents(tx, [this.admissionEvent(device, now)]);
-        await tx.query('INSERT INTO admissions (device_id, scope, not_after) VALUES ($1, $2, $3)', [
-          device.id,
-          device.scope,
-          new Date(now.getTime() + this.validitySeconds * 1000),
-        ]);
+        const ev = this.admissionEvent(device, now);
+        // The feed event and the expiry row in one statement (one round trip).
+        await tx.query(
+          `WITH f AS (INSERT INTO feed_events (scope, device_id, kind, envelope) VALUES ($1, $2, 'upsert', $3))
+           INSERT INTO admissions (device_id, scope, not_after) VALUES ($2, $1, $4)`,
+          [ev.scope, ev.deviceId, JSON.stringify(ev.envelope), new Date(now.getTime() + this.validitySeconds * 1000)],
+        );
         this.feed.wrote(tx);
       },
       deviceRemoved: async (tx, device, reason) => {

@@ -12,7 +12,7 @@ import { addressesFor } from '../../core/ipam.js';
 import { place, type Candidate } from '../../core/placement.js';
 import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
 import { consumePass } from './passes.js';
-import { isOnline, listGateways, scopeOf } from './gateways.js';
+import { cachedGateways, isOnline, scopeOf } from './gateways.js';
 import { endpointString } from './catalog.js';
 import type { Ctx, DeviceRow } from '../context.js';
 
@@ -31,15 +31,16 @@ async function gatewayLoad(ctx: Ctx): Promise<Map<string, number>> {
   return load;
 }
 
+/** A freed offset if there is one, else a fresh one from the sequence: one round trip. */
 async function takeAddressOffset(q: Queryable, maxOffset: number): Promise<number> {
-  const reused = await q.query<{ address_offset: number }>(
-    `DELETE FROM free_offsets WHERE address_offset = (
-       SELECT address_offset FROM free_offsets ORDER BY address_offset LIMIT 1 FOR UPDATE SKIP LOCKED)
-     RETURNING address_offset`,
+  const r = await q.query<{ n: string }>(
+    `WITH reused AS (
+       DELETE FROM free_offsets WHERE address_offset = (
+         SELECT address_offset FROM free_offsets ORDER BY address_offset LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING address_offset)
+     SELECT coalesce((SELECT address_offset FROM reused)::bigint, nextval('address_offset_seq')) AS n`,
   );
-  if (reused.rows[0]) return reused.rows[0].address_offset;
-  const fresh = await q.query<{ n: string }>("SELECT nextval('address_offset_seq') AS n");
-  const n = Number(fresh.rows[0]!.n);
+  const n = Number(r.rows[0]!.n);
   if (n > maxOffset) throw new DammError('address_pool_exhausted', 'Every tunnel address is in use; the operator needs to widen the address pool.');
   return n;
 }
@@ -48,7 +49,7 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
   parseWireGuardPublicKey(req.publicKey);
   const now = ctx.clock.now();
   const requested = { region: req.region?.toUpperCase() ?? null, exitCountry: req.exitCountry?.toUpperCase() ?? null };
-  const [gateways, load] = await Promise.all([listGateways(ctx.db), gatewayLoad(ctx)]);
+  const [gateways, load] = await Promise.all([cachedGateways(ctx), gatewayLoad(ctx)]);
   const candidates: Candidate[] = gateways
     .filter((g) => g.registered_at && g.wg_public_key && g.endpoints.length > 0)
     .map((g) => ({
@@ -76,14 +77,23 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
     const id = randomUUID();
     let row: DeviceRow;
     try {
+      // The device and its two audit rows in one statement (one round trip).
       const r = await tx.query<DeviceRow>(
-        `INSERT INTO devices (id, public_key, address_offset, ipv4, ipv6, tier, pass_id, requested_region, requested_exit,
-           region, exit_country, scope, gateway_id, placement_reason, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         RETURNING id, public_key, address_offset, host(ipv4) AS ipv4, host(ipv6) AS ipv6, tier, region, exit_country, scope,
-           gateway_id, state, state_reason, created_at`,
+        `WITH d AS (
+           INSERT INTO devices (id, public_key, address_offset, ipv4, ipv6, tier, pass_id, requested_region, requested_exit,
+             region, exit_country, scope, gateway_id, placement_reason, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+           RETURNING id, public_key, address_offset, host(ipv4) AS ipv4, host(ipv6) AS ipv6, tier, region, exit_country, scope,
+             gateway_id, state, state_reason, created_at),
+         a AS (
+           INSERT INTO audit_log (at, actor, action, subject, details)
+           SELECT $15, 'device:' || d.id, x.action, x.subject, x.details FROM d,
+             (VALUES ('pass.consumed', $16, $17::jsonb), ('device.enrolled', 'device:' || $1, $18::jsonb)) AS x(action, subject, details))
+         SELECT * FROM d`,
         [id, req.publicKey, offset, addr.ipv4, addr.ipv6, pass.tier, pass.id, requested.region, requested.exitCountry,
-          decision.region, decision.exitCountry, scopeOf(decision.region), decision.gatewayId, decision.reason, now],
+          decision.region, decision.exitCountry, scopeOf(decision.region), decision.gatewayId, decision.reason, now,
+          `pass:${pass.id}`, JSON.stringify({ kind: pass.kind, deviceId: id }),
+          JSON.stringify({ publicKey: req.publicKey, ipv4: addr.ipv4, region: decision.region, gatewayId: decision.gatewayId, honoured: decision.honoured })],
       );
       row = r.rows[0]!;
     } catch (err) {
@@ -92,12 +102,6 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
       }
       throw err;
     }
-    await tx.query(
-      `INSERT INTO audit_log (at, actor, action, subject, details) VALUES
-         ($1, $2, 'pass.consumed', $3, $4), ($1, $2, 'device.enrolled', $5, $6)`,
-      [now, `device:${id}`, `pass:${pass.id}`, JSON.stringify({ kind: pass.kind, deviceId: id }),
-        `device:${id}`, JSON.stringify({ publicKey: req.publicKey, ipv4: addr.ipv4, region: decision.region, gatewayId: decision.gatewayId, honoured: decision.honoured })],
-    );
     for (const l of ctx.deviceListeners) await l.deviceAdmitted(tx, row);
     return { device: row, decision };
   });

@@ -89,6 +89,7 @@ export async function registerGateway(
     });
     return row;
   });
+  forgetCachedGateways();
   const gwAddr = gatewayAddresses(ctx.pools);
   return {
     gatewayId: gw.id,
@@ -111,10 +112,34 @@ export async function authenticateGateway(q: Queryable, credential: string | und
 
 export async function heartbeat(q: Queryable, gatewayId: string, now: Date): Promise<void> {
   await q.query('UPDATE gateways SET last_heartbeat_at = $2 WHERE id = $1', [gatewayId, now]);
+  forgetCachedGateways();
 }
 
 export function isOnline(ctx: Ctx, g: Pick<GatewayRow, 'registered_at' | 'last_heartbeat_at'>, now: Date): boolean {
   return !!g.registered_at && !!g.last_heartbeat_at && now.getTime() - g.last_heartbeat_at.getTime() <= ctx.config.gatewayOfflineAfterSeconds * 1000;
+}
+
+const GATEWAYS_CACHE_MS = 1000;
+let gatewaysCache: { at: number; db: unknown; rows: Promise<GatewayRow[]> } | null = null;
+
+/**
+ * The gateway list for placement, re-read at most once a second per process
+ * (saves a query per enrollment). Registration and heartbeats in this process
+ * drop it at once; other processes see changes within a second.
+ */
+export function cachedGateways(ctx: Pick<Ctx, 'db'>): Promise<GatewayRow[]> {
+  const t = Date.now();
+  if (gatewaysCache && gatewaysCache.db === ctx.db && t - gatewaysCache.at < GATEWAYS_CACHE_MS) return gatewaysCache.rows;
+  const rows = listGateways(ctx.db);
+  gatewaysCache = { at: t, db: ctx.db, rows };
+  rows.catch(() => {
+    if (gatewaysCache?.rows === rows) gatewaysCache = null;
+  });
+  return rows;
+}
+
+export function forgetCachedGateways(): void {
+  gatewaysCache = null;
 }
 
 export async function listGateways(q: Queryable): Promise<GatewayRow[]> {
