@@ -15,6 +15,7 @@ import { parseVerifiedJson, PAYLOAD_TYPES, signEnvelope, type Envelope, type Sig
 import { DammError } from '../errors.js';
 import { isWireGuardKey } from '../wg-key.js';
 import { assertRootFresh, verifyRoleSignatures, type VerifiedRoot } from './root.js';
+import type { AdmissionRecord, RevocationRecord } from '../admission.js';
 import { checkNow, MAX_CLOCK_SKEW_MS, parseTimestamp, withinWindow } from './time.js';
 
 /** Upper bound on the catalog grace period a client may configure. */
@@ -171,24 +172,8 @@ export function verifyCatalogWithRoot<F = unknown>(
 // ---------------------------------------------------------------------------
 // Admission and revocation records (signed by the admission role)
 
-export interface AdmissionRecord {
-  kind: 'admission';
-  deviceId: string;
-  /** WireGuard public key of the device (base64, 32 bytes). */
-  publicKey: string;
-  allowedIps: string[];
-  scope: string;
-  notBefore: string;
-  notAfter: string;
-}
-
-export interface RevocationRecord {
-  kind: 'revocation';
-  deviceId: string;
-  publicKey: string;
-  scope: string;
-  revokedAt: string;
-}
+// The record shapes are core/admission.ts's: one definition for signer and verifiers.
+export type { AdmissionRecord, RevocationRecord } from '../admission.js';
 
 export interface VerifyRecordOptions {
   now: Date;
