@@ -6,57 +6,35 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { requireBuiltCli, runDamm, startServe } from '../helpers/cli.js';
 import { wgKeyPair } from '../helpers/keys.js';
 
-const exec = promisify(execFile);
-const BIN = path.resolve('dist/cli/main.js');
 let database: TestDatabase;
 let work: string;
 let dataDir: string;
-let server: ReturnType<typeof spawn> | null = null;
+let server: ChildProcess | null = null;
 let tamper: Server | null = null;
 let url = '';
 let pin = '';
 
-async function damm(args: string[], opts: { allowFail?: boolean; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir, ...opts.env } });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    if (!opts.allowFail) throw err;
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const damm = (args: string[], opts: { allowFail?: boolean; env?: Record<string, string> } = {}) =>
+  runDamm(args, { DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir, ...opts.env }, opts);
 
 const exists = (f: string) => stat(f).then(() => true, () => false);
 
 before(async () => {
-  await stat(BIN).catch(() => {
-    throw new Error('dist/cli/main.js is missing: run "npm run build" first (npm test does)');
-  });
+  await requireBuiltCli();
   database = await createTestDatabase();
   work = await mkdtemp(path.join(tmpdir(), 'damm-cli-catalog-'));
   dataDir = path.join(work, 'data');
   pin = /pin this in clients\): ([0-9a-f]{64})/.exec((await damm(['init'])).stdout)![1]!;
-  server = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env: { ...process.env, DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir, DAMM_LOG_LEVEL: 'warn' } });
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server!.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    server!.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
-    setTimeout(() => reject(new Error(`serve printed no URL: ${out}`)), 20000);
-  });
+  ({ proc: server, url } = await startServe({ DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir, DAMM_LOG_LEVEL: 'warn' }));
   const gw = JSON.parse((await damm(['gateway', 'add', '--region', 'NL', '--country', 'NL', '--json'])).stdout);
   const reg = await fetch(`${url}/v1/gateways/register`, {
     method: 'POST',

@@ -1,38 +1,23 @@
 /** The damm binary as an operator uses it: init, serve, passes, invites, gateways, devices, audit. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, stat, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { wgKeyPair } from '../helpers/keys.js';
+import { requireBuiltCli, runDamm, startServe } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
-const BIN = path.resolve('dist/cli/main.js');
 let database: TestDatabase;
 let dataDir: string;
-let server: ReturnType<typeof spawn> | null = null;
+let server: ChildProcess | null = null;
 let url = '';
 
-async function damm(args: string[], opts: { allowFail?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [BIN, ...args, ...(args.includes('--help') ? [] : [])], {
-      env: { ...process.env, DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir },
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    if (!opts.allowFail) throw err;
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const damm = (args: string[], opts: { allowFail?: boolean } = {}) => runDamm(args, { DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir }, opts);
 
 before(async () => {
-  await stat(BIN).catch(() => {
-    throw new Error('dist/cli/main.js is missing: run "npm run build" first (npm test does)');
-  });
+  await requireBuiltCli();
   database = await createTestDatabase();
   dataDir = await mkdtemp(path.join(tmpdir(), 'damm-cli-'));
 });
@@ -59,17 +44,7 @@ test('init creates keys and a private operator token', async () => {
 });
 
 test('serve prints its URL and the operator commands work against it', async () => {
-  server = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { env: { ...process.env, DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir, DAMM_LOG_LEVEL: 'warn' } });
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server!.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    server!.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
-    setTimeout(() => reject(new Error(`serve printed no URL: ${out}`)), 20000);
-  });
+  ({ proc: server, url } = await startServe({ DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir, DAMM_LOG_LEVEL: 'warn' }));
   assert.equal((await (await fetch(`${url}/healthz`)).json()).status, 'ok');
 
   const gw = JSON.parse((await damm(['gateway', 'add', '--region', 'NL', '--country', 'NL', '--json'])).stdout);
@@ -110,7 +85,7 @@ test('friendly errors and non-zero exits', async () => {
   assert.match(missing.stderr, /--country/);
   const badInt = await damm(['invite', 'issue', '--uses', 'zero'], { allowFail: true });
   assert.notEqual(badInt.code, 0);
-  const noToken = await exec(process.execPath, [BIN, 'device', 'list', '--url', url, '--token', 'do_wrongwrongwrongwrongwrongwrong'], { env: { ...process.env } }).catch((e) => e);
+  const noToken = await runDamm(['device', 'list', '--url', url, '--token', 'do_wrongwrongwrongwrongwrongwrong'], {}, { allowFail: true });
   assert.equal(noToken.code, 1);
   assert.match(noToken.stderr, /\[unauthorized\]/);
 });

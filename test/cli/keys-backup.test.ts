@@ -1,36 +1,23 @@
 /** `damm init` (root), `damm keys ...`, `damm backup`, `damm restore` through the built binary, errors included. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { requireBuiltCli, runDamm, startServe } from '../helpers/cli.js';
 
-const exec = promisify(execFile);
-const BIN = path.resolve('dist/cli/main.js');
 let database: TestDatabase;
 let work: string;
 let dataDir: string;
 
-async function damm(args: string[], opts: { allowFail?: boolean; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir, ...opts.env } });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    if (!opts.allowFail) throw err;
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const damm = (args: string[], opts: { allowFail?: boolean; env?: Record<string, string> } = {}) =>
+  runDamm(args, { DATABASE_URL: database.url, DAMM_DATA_DIR: dataDir, ...opts.env }, opts);
 
 const mode = async (f: string) => (await stat(f)).mode & 0o777;
 
 before(async () => {
-  await stat(BIN).catch(() => {
-    throw new Error('dist/cli/main.js is missing: run "npm run build" first (npm test does)');
-  });
+  await requireBuiltCli();
   database = await createTestDatabase();
   work = await mkdtemp(path.join(tmpdir(), 'damm-cli-kb-'));
   dataDir = path.join(work, 'data');
@@ -186,18 +173,8 @@ test('restore: wrong identity, damaged archive and non-empty target fail clearly
   assert.equal(status.rootVersion, 3);
   assert.deepEqual(status.warnings, []);
 
-  const server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', newDir], { env: { ...process.env, ...env, DAMM_LOG_LEVEL: 'warn' } });
+  const { proc: server, url } = await startServe({ ...env, DAMM_LOG_LEVEL: 'warn' }, ['--data-dir', newDir]);
   t.after(() => server.kill('SIGTERM'));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    server.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
-    setTimeout(() => reject(new Error(`serve printed no URL: ${out}`)), 20000);
-  });
   const trust = (await (await fetch(`${url}/v1/trust`)).json()) as { latestVersion: number; rootV1Sha256: string };
   assert.deepEqual([trust.latestVersion, trust.rootV1Sha256], [3, pin]);
   // The restored operator token works against the restored service.
