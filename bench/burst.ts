@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Benchmark, BenchOutput, RunContext } from './lib/result.js';
 import { createBenchDatabase } from './lib/pg.js';
-import { ensureBuilt, startControlPlane, type ControlPlaneProcess } from './lib/cp.js';
+import { buildNotes, startControlPlane, type ControlPlaneProcess } from './lib/cp.js';
 import { hasFeed, issuePasses, randomPublicKeys } from './lib/seed.js';
 import { enrollLoad } from './lib/load.js';
-import { gatewayPrereqProblem, gatewayToken, newKit, startAgent, tappedDaemon } from './lib/gateway.js';
+import { gatewayPrereqProblem, unavailableOutput, gatewayToken, newKit, startAgent, tappedDaemon } from './lib/gateway.js';
 import { interfacePeers } from './lib/uapi-tap.js';
 import { distribution, round } from './lib/stats.js';
 import { processMemMB } from './lib/cpu.js';
@@ -27,10 +27,8 @@ export const bench: Benchmark = {
   async run(ctx: RunContext): Promise<BenchOutput> {
     const P = ctx.smoke ? SMOKE : FULL;
     const problem = gatewayPrereqProblem();
-    if (problem) return { status: 'unavailable', parameters: P, samples: {}, summary: {}, targets: {}, notes: [`cannot run here: ${problem}`] };
-    const notes: string[] = [];
-    const built = ensureBuilt((m) => ctx.progress.note(m));
-    if (built) notes.push(built);
+    if (problem) return unavailableOutput(P, problem);
+    const notes = buildNotes((m) => ctx.progress.note(m));
     const database = await createBenchDatabase();
     const cps: ControlPlaneProcess[] = [];
     const dirs: string[] = [];

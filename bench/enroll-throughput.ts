@@ -7,7 +7,7 @@
  */
 import type { Benchmark, BenchOutput, RunContext } from './lib/result.js';
 import { createBenchDatabase } from './lib/pg.js';
-import { ensureBuilt, keepGatewayOnline, registerGateway, startControlPlane } from './lib/cp.js';
+import { buildNotes, keepGatewayOnline, registerGateway, startControlPlane } from './lib/cp.js';
 import { analyze, feedSeederFor, hasFeed, issuePasses, seedUpTo } from './lib/seed.js';
 import { measurePhase, phaseSummary, type PhaseResult } from './lib/phases.js';
 import { enrollLoad } from './lib/load.js';
@@ -21,9 +21,7 @@ export const bench: Benchmark = {
   title: 'Enrollment throughput through the HTTP API at 1k / 10k / 100k devices',
   async run(ctx: RunContext): Promise<BenchOutput> {
     const P = ctx.smoke ? SMOKE : FULL;
-    const notes: string[] = [];
-    const built = ensureBuilt((m) => ctx.progress.note(m));
-    if (built) notes.push(built);
+    const notes = buildNotes((m) => ctx.progress.note(m));
     const database = await createBenchDatabase();
     const cp = await startControlPlane({ databaseUrl: database.url });
     let stopBeat = () => {};

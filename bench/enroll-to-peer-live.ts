@@ -10,10 +10,10 @@
 import http from 'node:http';
 import type { Benchmark, BenchOutput, RunContext } from './lib/result.js';
 import { createBenchDatabase } from './lib/pg.js';
-import { ensureBuilt, startControlPlane } from './lib/cp.js';
+import { buildNotes, startControlPlane } from './lib/cp.js';
 import { feedSeederFor, hasFeed, issuePasses, randomPublicKeys, seedUpTo, analyze } from './lib/seed.js';
 import { enrollLoad, postEnroll } from './lib/load.js';
-import { gatewayPrereqProblem, gatewayToken, newKit, startAgent, tappedDaemon } from './lib/gateway.js';
+import { gatewayPrereqProblem, unavailableOutput, gatewayToken, newKit, startAgent, tappedDaemon } from './lib/gateway.js';
 import { interfacePeers } from './lib/uapi-tap.js';
 import { distribution, round } from './lib/stats.js';
 
@@ -29,10 +29,8 @@ export const bench: Benchmark = {
   async run(ctx: RunContext): Promise<BenchOutput> {
     const P = ctx.smoke ? SMOKE : FULL;
     const problem = gatewayPrereqProblem();
-    if (problem) return { status: 'unavailable', parameters: P, samples: {}, summary: {}, targets: {}, notes: [`cannot run here: ${problem}`] };
-    const notes: string[] = [];
-    const built = ensureBuilt((m) => ctx.progress.note(m));
-    if (built) notes.push(built);
+    if (problem) return unavailableOutput(P, problem);
+    const notes = buildNotes((m) => ctx.progress.note(m));
     const database = await createBenchDatabase();
     const cp = await startControlPlane({ databaseUrl: database.url });
     const kit = await newKit();

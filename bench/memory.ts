@@ -6,7 +6,7 @@
  */
 import type { Benchmark, BenchOutput, RunContext } from './lib/result.js';
 import { createBenchDatabase } from './lib/pg.js';
-import { api, ensureBuilt, keepGatewayOnline, registerGateway, startControlPlane, type ControlPlaneProcess } from './lib/cp.js';
+import { api, buildNotes, keepGatewayOnline, registerGateway, startControlPlane, type ControlPlaneProcess } from './lib/cp.js';
 import { analyze, feedSeederFor, hasFeed, issuePasses, seedUpTo } from './lib/seed.js';
 import { enrollLoad } from './lib/load.js';
 import { processMemMB } from './lib/cpu.js';
@@ -57,9 +57,7 @@ export const bench: Benchmark = {
   title: 'Control-plane RSS at 100k devices: idle, under enrollment load, serving a full gateway snapshot',
   async run(ctx: RunContext): Promise<BenchOutput> {
     const P = ctx.smoke ? SMOKE : FULL;
-    const notes: string[] = [];
-    const built = ensureBuilt((m) => ctx.progress.note(m));
-    if (built) notes.push(built);
+    const notes = buildNotes((m) => ctx.progress.note(m));
     const database = await createBenchDatabase();
     let cp: ControlPlaneProcess | null = await startControlPlane({ databaseUrl: database.url });
     const dataDir = cp.dataDir;

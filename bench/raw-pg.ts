@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Benchmark, BenchOutput, RunContext } from './lib/result.js';
 import { createBenchDatabase, backendPids } from './lib/pg.js';
 import { analyze, feedSeederFor, hasFeed, issuePasses, seedUpTo, BENCH_IPV4_POOL, BENCH_IPV6_PREFIX } from './lib/seed.js';
-import { ensureBuilt, keepGatewayOnline, registerGateway, startControlPlane } from './lib/cp.js';
+import { buildNotes, keepGatewayOnline, registerGateway, startControlPlane } from './lib/cp.js';
 import { measurePhase, phaseSummary, type PhaseResult } from './lib/phases.js';
 import { enrollLoad } from './lib/load.js';
 import { trackCpu } from './lib/cpu.js';
@@ -246,9 +246,7 @@ export const bench: Benchmark = {
   title: "DAMM's enrollment transaction straight on a pg Pool (the database's own limit), interleaved with DAMM over HTTP",
   async run(ctx: RunContext): Promise<BenchOutput> {
     const P = ctx.smoke ? SMOKE : FULL;
-    const notes: string[] = [];
-    const built = ensureBuilt((m) => ctx.progress.note(m));
-    if (built) notes.push(built);
+    const notes = buildNotes((m) => ctx.progress.note(m));
     const database = await createBenchDatabase();
     const cp = await startControlPlane({ databaseUrl: database.url });
     let stopBeat = () => {};

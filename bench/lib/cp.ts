@@ -46,6 +46,12 @@ export function ensureBuilt(say: (m: string) => void): string | null {
   return builtOnce.note;
 }
 
+/** The notes a benchmark starts with: what ensureBuilt had to say about the build, if anything. */
+export function buildNotes(say: (m: string) => void): string[] {
+  const note = ensureBuilt(say);
+  return note ? [note] : [];
+}
+
 function buildIfStale(say: (m: string) => void): string | null {
   if (process.env['DAMM_BENCH_CLI']) return `control plane and agent from DAMM_BENCH_CLI=${CLI_MAIN}, not this tree's dist/`;
   const built = existsSync(CLI_MAIN) ? statSync(CLI_MAIN).mtimeMs : 0;

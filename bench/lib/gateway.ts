@@ -11,12 +11,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { CLI_MAIN } from './cp.js';
+import type { BenchOutput } from './result.js';
 import { REPO_ROOT } from './env.js';
 import { processMemMB } from './cpu.js';
 import { UapiTap } from './uapi-tap.js';
 import type { NetnsKit, WireguardGoHandle } from '../../test/helpers/netns.js';
 
 /** Why the gateway benchmarks cannot run here, or null when they can. */
+/** The result of a gateway benchmark that cannot run on this machine, saying why. */
+export function unavailableOutput(parameters: BenchOutput['parameters'], problem: string): BenchOutput {
+  return { status: 'unavailable', parameters, samples: {}, summary: {}, targets: {}, notes: [`cannot run here: ${problem}`] };
+}
+
 export function gatewayPrereqProblem(): string | null {
   const problems: string[] = [];
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) problems.push('not root (network namespaces need it)');
