@@ -5,21 +5,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { fromBase64, toHex, utf8 } from '../../src/core/bytes.js';
-import { signingKeyFromSeed, type Envelope, type SigningKey, PAYLOAD_TYPES, signEnvelope } from '../../src/core/envelope.js';
+import { fromBase64, toHex } from '../../src/core/bytes.js';
+import type { Envelope, SigningKey } from '../../src/core/envelope.js';
 import { DammError } from '../../src/core/errors.js';
 import { buildRoot, signRoot } from '../../src/core/trust/root.js';
 import { type CatalogBody } from '../../src/core/trust/verify.js';
 import { nodeAtomicFs, STATE_FILE, TrustClient, TrustStateStore, type AtomicFs, type TrustFetcher } from '../../src/client/trust-state.js';
+import { T0, MIN, DAY, at, key, signCatalog } from '../helpers/trust-fixtures.js';
 
-/** Catalog signing as the control plane does it (core/catalog.ts signCatalog): the JSON bytes in a catalog envelope. */
-const signCatalog = (c: CatalogBody, keys: SigningKey[]): Envelope => signEnvelope(PAYLOAD_TYPES.catalog, utf8.encode(JSON.stringify(c)), keys);
 
-const T0 = new Date('2026-06-01T00:00:00.000Z');
-const MIN = 60_000;
-const DAY = 86_400_000;
-const at = (ms: number): Date => new Date(T0.getTime() + ms);
-const key = (label: string): SigningKey => signingKeyFromSeed(sha256(utf8.encode(`damm-test:${label}`)));
 const [R1, R2, C1, C2, A1] = ['r1', 'r2', 'c1', 'c2', 'a1'].map(key) as [SigningKey, SigningKey, SigningKey, SigningKey, SigningKey];
 const win = (k: SigningKey, from = at(-DAY), to = at(365 * DAY)) => ({ publicKey: k.publicKey, notBefore: from, notAfter: to });
 

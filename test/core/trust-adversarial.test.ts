@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromBase64, toBase64, toHex, utf8 } from '../../src/core/bytes.js';
-import { PAYLOAD_TYPES, signEnvelope, signingKeyFromSeed, type Envelope, type SigningKey } from '../../src/core/envelope.js';
+import { PAYLOAD_TYPES, signEnvelope, type Envelope, type SigningKey } from '../../src/core/envelope.js';
 import { DammError, type ErrorCode } from '../../src/core/errors.js';
 import {
   buildRoot,
@@ -30,17 +30,11 @@ import {
   type CatalogBody,
 } from '../../src/core/trust/verify.js';
 import { nodeAtomicFs, TrustStateStore, type AtomicFs, type TrustState } from '../../src/client/trust-state.js';
+import { T0, MIN, DAY, at, key, signCatalog } from '../helpers/trust-fixtures.js';
 
-/** Catalog signing as the control plane does it (core/catalog.ts signCatalog): the JSON bytes in a catalog envelope. */
-const signCatalog = (c: CatalogBody, keys: SigningKey[]): Envelope => signEnvelope(PAYLOAD_TYPES.catalog, utf8.encode(JSON.stringify(c)), keys);
 
 // --- fixtures ---------------------------------------------------------------
 
-const T0 = new Date('2026-06-01T00:00:00.000Z');
-const MIN = 60_000;
-const DAY = 86_400_000;
-const at = (ms: number): Date => new Date(T0.getTime() + ms);
-const key = (label: string): SigningKey => signingKeyFromSeed(sha256(utf8.encode(`damm-test:${label}`)));
 
 interface Online {
   key: SigningKey;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromBase64, toBase64, toHex, utf8 } from '../../src/core/bytes.js';
-import { PAYLOAD_TYPES, signEnvelope, signingKeyFromSeed, type SigningKey } from '../../src/core/envelope.js';
+import { PAYLOAD_TYPES, signEnvelope, type SigningKey } from '../../src/core/envelope.js';
 import { DammError, type ErrorCode } from '../../src/core/errors.js';
 import {
   addRootSignatures,
@@ -19,11 +19,8 @@ import {
   verifyRootChain,
   type BuildRootInput,
 } from '../../src/core/trust/root.js';
+import { T0, DAY, at, key } from '../helpers/trust-fixtures.js';
 
-const T0 = new Date('2026-06-01T00:00:00.000Z');
-const DAY = 86_400_000;
-const at = (ms: number): Date => new Date(T0.getTime() + ms);
-const key = (label: string): SigningKey => signingKeyFromSeed(sha256(utf8.encode(`damm-test:${label}`)));
 const [R1, R2, R3, C1, C2, A1, A2] = ['r1', 'r2', 'r3', 'c1', 'c2', 'a1', 'a2'].map(key) as [SigningKey, SigningKey, SigningKey, SigningKey, SigningKey, SigningKey, SigningKey];
 const win = (k: SigningKey, from = at(-DAY), to = at(365 * DAY)) => ({ publicKey: k.publicKey, notBefore: from, notAfter: to });
 

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { toBase64, utf8 } from '../../src/core/bytes.js';
-import { PAYLOAD_TYPES, signEnvelope, signingKeyFromSeed, type SigningKey, type Envelope } from '../../src/core/envelope.js';
+import { PAYLOAD_TYPES, signEnvelope, type SigningKey } from '../../src/core/envelope.js';
 import { DammError, type ErrorCode } from '../../src/core/errors.js';
 import { buildRoot, signRoot, trustRoot, type VerifiedRoot } from '../../src/core/trust/root.js';
 import {
@@ -15,15 +14,9 @@ import {
   type AdmissionRecord,
   type CatalogBody,
 } from '../../src/core/trust/verify.js';
+import { T0, MIN, DAY, at, key, signCatalog } from '../helpers/trust-fixtures.js';
 
-/** Catalog signing as the control plane does it (core/catalog.ts signCatalog): the JSON bytes in a catalog envelope. */
-const signCatalog = (c: CatalogBody, keys: SigningKey[]): Envelope => signEnvelope(PAYLOAD_TYPES.catalog, utf8.encode(JSON.stringify(c)), keys);
 
-const T0 = new Date('2026-06-01T00:00:00.000Z');
-const MIN = 60_000;
-const DAY = 86_400_000;
-const at = (ms: number): Date => new Date(T0.getTime() + ms);
-const key = (label: string): SigningKey => signingKeyFromSeed(sha256(utf8.encode(`damm-test:${label}`)));
 const [R1, C1, C2, C3, A1] = ['r1', 'c1', 'c2', 'c3', 'a1'].map(key) as [SigningKey, SigningKey, SigningKey, SigningKey, SigningKey];
 const win = (k: SigningKey, from = at(-DAY), to = at(365 * DAY)) => ({ publicKey: k.publicKey, notBefore: from, notAfter: to });
 
