@@ -1,6 +1,7 @@
 /**
- * Each test file gets its own database on a real Postgres: the server on
- * 127.0.0.1:5432 when present (as in CI), else DAMM's embedded Postgres.
+ * Each test file gets its own database on a real Postgres: the server at
+ * DAMM_TEST_PG_URL (as in CI, where it must be reachable), else the one on
+ * 127.0.0.1:5432 when present, else DAMM's embedded Postgres.
  */
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
@@ -14,17 +15,47 @@ import type { StoreHandle } from '../../src/control-plane/server.js';
 
 const ADMIN_URL = process.env.DAMM_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-async function adminUrl(): Promise<string> {
+interface Admin {
+  url: string;
+  /** Stops the embedded fallback once the file's last database is closed (null for a real server). */
+  release: (() => Promise<void>) | null;
+}
+
+// One admin server per test file: a file that opens several databases on the
+// embedded fallback shares one Postgres, and the last close stops it so the
+// file's process can exit.
+let admin: Promise<Admin> | null = null;
+let open = 0;
+
+async function connectAdmin(): Promise<Admin> {
   const c = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 });
   try {
     await c.connect();
     await c.end();
-    return ADMIN_URL;
-  } catch {
+    return { url: ADMIN_URL, release: null };
+  } catch (err) {
+    // In CI the real server is a prerequisite (.ci/run starts it): a missing
+    // one must fail the run, not quietly move the tests onto another store.
+    if (process.env.CI === 'true' || process.env.DAMM_TEST_PG_URL) {
+      throw new Error(`The test Postgres at ${ADMIN_URL.replace(/:[^:@/]*@/, ':***@')} cannot be reached: ${(err as Error).message}`);
+    }
     const dir = await mkdtemp(path.join(tmpdir(), 'damm-test-pg-'));
     const s = await startEmbeddedStore(dir);
-    return s.url.replace(/\/damm$/, '/postgres');
+    return { url: s.url.replace(/\/damm$/, '/postgres'), release: () => s.stop() };
   }
+}
+
+async function adminUrl(): Promise<string> {
+  admin ??= connectAdmin();
+  return (await admin).url;
+}
+
+async function releaseAdmin(): Promise<void> {
+  if (--open > 0 || !admin) return;
+  const a = await admin;
+  if (!a.release) return;
+  admin = null;
+  await a.release();
 }
 
 export interface TestDatabase extends StoreHandle {
@@ -33,13 +64,14 @@ export interface TestDatabase extends StoreHandle {
 }
 
 export async function createTestDatabase(opts: { poolSize?: number } = {}): Promise<TestDatabase> {
-  const admin = await adminUrl();
+  const adminDb = await adminUrl();
+  open++;
   const name = `damm_t_${randomBytes(6).toString('hex')}`;
-  const c = new pg.Client({ connectionString: admin });
+  const c = new pg.Client({ connectionString: adminDb });
   await c.connect();
   await c.query(`CREATE DATABASE ${name}`);
   await c.end();
-  const url = admin.replace(/\/[^/]*$/, `/${name}`);
+  const url = adminDb.replace(/\/[^/]*$/, `/${name}`);
   const db: Db = createPool(url, opts.poolSize ?? 16);
   await migrate(db);
   return {
@@ -49,10 +81,11 @@ export async function createTestDatabase(opts: { poolSize?: number } = {}): Prom
     kind: 'postgres',
     close: async () => {
       await db.end();
-      const d = new pg.Client({ connectionString: admin });
+      const d = new pg.Client({ connectionString: adminDb });
       await d.connect();
       await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await d.end();
+      await releaseAdmin();
     },
   };
 }
