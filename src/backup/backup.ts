@@ -13,6 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { fsyncDir } from '../io/durable-file.js';
 import { Encrypter } from 'age-encryption';
 import { DammError } from '../core/errors.js';
 import type { Db, Tx } from '../store/db.js';
@@ -233,8 +234,7 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult | 
     await client.query('COMMIT');
     await rename(tmp, out);
     wroteTmp = false;
-    const dh = await open(path.dirname(out), 'r');
-    await dh.sync().finally(() => dh.close());
+    await fsyncDir(path.dirname(out));
     say(`backup: wrote ${out}: ${kib(bytes)} (age-encrypted), ${manifest.tables.length} tables, ${manifest.totals.rows} rows, ${manifest.files.length} files`);
     return { file: out, bytes, manifest };
   } catch (err) {

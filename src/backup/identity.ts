@@ -8,6 +8,7 @@
  *   AGE-SECRET-KEY-1...
  */
 import { open, readFile } from 'node:fs/promises';
+import { writeFileDurably } from '../io/durable-file.js';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { DammError } from '../core/errors.js';
 
@@ -26,18 +27,11 @@ export async function generateBackupIdentity(now = new Date()): Promise<Generate
 
 /** Writes an identity file that must not exist yet, mode 0600. */
 export async function writeIdentityFile(file: string, text: string): Promise<void> {
-  let fh;
   try {
-    fh = await open(file, 'wx', 0o600);
+    await writeFileDurably(file, text, { onExisting: 'create' });
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'EEXIST') throw new DammError('conflict', `${file} already exists; not overwriting an identity.`, { cause });
     throw cause;
-  }
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

@@ -14,8 +14,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileDurably } from '../io/durable-file.js';
 import { Readable } from 'node:stream';
 import { Decrypter } from 'age-encryption';
 import { DammError } from '../core/errors.js';
@@ -264,15 +265,7 @@ async function writeSecretFile(file: string, body: Uint8Array, force: boolean): 
     if (Buffer.compare(existing, Buffer.from(body)) === 0) return;
     if (!force) throw new DammError('conflict', `${file} already exists with other contents; restore into a fresh --data-dir (or pass --force).`);
   }
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(body);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
+  await writeFileDurably(file, body);
 }
 
 export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {

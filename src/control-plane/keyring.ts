@@ -9,8 +9,9 @@
  * validity window now (src/control-plane/trust/keyring.ts, TrustedKeyRing).
  * `loadKeyRing`/`staticKeyRing` remain for callers that inject fixed keys.
  */
-import { mkdir, readdir, readFile, writeFile, rename, open } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileDurably } from '../io/durable-file.js';
 import { DammError } from '../core/errors.js';
 import { generateSigningKey, signingKeyFromSeed, type SigningKey } from '../core/envelope.js';
 import { fromBase64, toBase64 } from '../core/bytes.js';
@@ -72,15 +73,7 @@ export async function readOnlineKeyFiles(dataDir: string): Promise<OnlineKeyFile
 }
 
 export async function writeKeyFileAtomic(file: string, body: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(body);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
+  await writeFileDurably(file, body);
 }
 
 export async function createOnlineKey(dataDir: string, role: OnlineRole, now: Date): Promise<SigningKey> {

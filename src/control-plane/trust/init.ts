@@ -14,8 +14,9 @@
  * root publishes that same root (never a second, different v1).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { fsyncDir, writeFileDurably } from '../../io/durable-file.js';
 import type { Envelope } from '../../core/envelope.js';
 import { DammError } from '../../core/errors.js';
 import { buildRoot, keyValidFor, roleKeys, signRoot, trustRoot, ONLINE_ROLES, type VerifiedRoot } from '../../core/trust/index.js';
@@ -63,15 +64,6 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-async function writeFileSynced(file: string, text: string): Promise<void> {
-  const fh = await open(file, 'wx', 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 export async function initTrust(opts: InitTrustOptions): Promise<InitTrustResult> {
   const say = opts.say ?? (() => {});
@@ -147,9 +139,10 @@ export async function initTrust(opts: InitTrustOptions): Promise<InitTrustResult
   await mkdir(tmpDir, { mode: 0o700 });
   try {
     for (const k of rootKeys) await writeRootKeyFile(tmpDir, k, now);
-    await writeFileSynced(path.join(tmpDir, ROOT_V1_FILE), `${JSON.stringify(envelope)}\n`);
+    await writeFileDurably(path.join(tmpDir, ROOT_V1_FILE), `${JSON.stringify(envelope)}\n`, { onExisting: 'create' });
     await rm(offDir, { recursive: true, force: true }); // empty (checked above) or absent
     await rename(tmpDir, offDir);
+    await fsyncDir(dataDir);
   } catch (err) {
     await rm(tmpDir, { recursive: true, force: true });
     throw err;

@@ -4,8 +4,9 @@
  * machine at once. Only the `damm keys` commands read them, and only from a
  * path the operator names with --root-key; `damm serve` never does.
  */
-import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileDurably } from '../../io/durable-file.js';
 import { fromBase64, toBase64 } from '../../core/bytes.js';
 import { generateSigningKey, keyIdOf, signingKeyFromSeed, type SigningKey } from '../../core/envelope.js';
 import { DammError } from '../../core/errors.js';
@@ -42,15 +43,7 @@ export async function writeRootKeyFile(dir: string, key: SigningKey, now: Date):
     seed: toBase64(key.privateKey),
     createdAt: now.toISOString(),
   };
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(`${JSON.stringify(body, null, 2)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
+  await writeFileDurably(file, `${JSON.stringify(body, null, 2)}\n`, { onExisting: 'create' });
   return file;
 }
 

@@ -15,8 +15,9 @@
  * sees the new root finds its key) and removed again if publication fails;
  * files of keys the new root no longer lists are deleted after it.
  */
-import { rm, mkdir, writeFile } from 'node:fs/promises';
+import { rm, mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileDurably } from '../../io/durable-file.js';
 import { generateSigningKey, keyIdOf, type Envelope, type SigningKey } from '../../core/envelope.js';
 import { DammError } from '../../core/errors.js';
 import {
@@ -120,7 +121,7 @@ async function signAndPublish(
     try {
       await mkdir(opts.saveRootTo, { recursive: true, mode: 0o700 });
       savedRootFile = path.join(opts.saveRootTo, `root-${root.version}.json`);
-      await writeFile(savedRootFile, `${JSON.stringify(envelope)}\n`, { mode: 0o644 });
+      await writeFileDurably(savedRootFile, `${JSON.stringify(envelope)}\n`, { mode: 0o644 });
     } catch {
       savedRootFile = null;
     }

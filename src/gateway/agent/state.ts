@@ -12,9 +12,10 @@
  * snapshot came from the control plane. A torn last line (crash mid-append)
  * is ignored: the feed delivers those events again.
  */
-import { open, mkdir, readFile, rename, stat, chmod } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, chmod } from 'node:fs/promises';
 import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
+import { appendDurably, writeFileDurably } from '../../io/durable-file.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { DammError } from '../../core/errors.js';
@@ -46,23 +47,6 @@ export interface JournalLine {
   events: RawEvent[];
 }
 
-async function writeAtomic(file: string, body: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(body);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  const dir = await open(path.dirname(file), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
 
 async function readIfExists(file: string): Promise<string | null> {
   try {
@@ -106,7 +90,7 @@ export class StateDir {
   }
 
   async saveRegistration(reg: GatewayRegistration): Promise<void> {
-    await writeAtomic(this.file('gateway.json'), `${JSON.stringify(reg, null, 2)}\n`);
+    await writeFileDurably(this.file('gateway.json'), `${JSON.stringify(reg, null, 2)}\n`);
   }
 
   /** The gateway's WireGuard private key: loaded, or generated here on first start (X25519). */
@@ -121,13 +105,7 @@ export class StateDir {
     const jwk = key.export({ format: 'jwk' });
     const privateKey = Buffer.from(jwk.d!, 'base64url').toString('base64');
     // 'wx': never overwrite a key another start wrote meanwhile.
-    const fh = await open(file, 'wx', 0o600);
-    try {
-      await fh.writeFile(`${privateKey}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeFileDurably(file, `${privateKey}\n`, { onExisting: 'create' });
     return { privateKey, publicKey: Buffer.from(jwk.x!, 'base64url').toString('base64'), created: true };
   }
 
@@ -161,13 +139,7 @@ export class StateDir {
 
   async appendJournal(line: JournalLine): Promise<void> {
     const text = `${JSON.stringify(line)}\n`;
-    const fh = await open(this.file('feed.journal'), 'a', 0o600);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await appendDurably(this.file('feed.journal'), text);
     this.journalLines++;
     this.journalBytes += text.length;
   }
@@ -179,8 +151,8 @@ export class StateDir {
 
   /** Writes a new snapshot, then empties the journal (a crash between the two replays journal lines onto a newer base: harmless, events are idempotent). */
   async saveSnapshot(feed: PersistedFeed): Promise<void> {
-    await writeAtomic(this.file('feed.snapshot.json'), JSON.stringify(feed));
-    await writeAtomic(this.file('feed.journal'), '');
+    await writeFileDurably(this.file('feed.snapshot.json'), JSON.stringify(feed));
+    await writeFileDurably(this.file('feed.journal'), '');
     this.journalLines = 0;
     this.journalBytes = 0;
   }
@@ -197,7 +169,7 @@ export class StateDir {
   }
 
   async saveMeter(seq: number, counters: unknown): Promise<void> {
-    await writeAtomic(this.file('meter.json'), JSON.stringify({ seq, counters }));
+    await writeFileDurably(this.file('meter.json'), JSON.stringify({ seq, counters }));
   }
 }
 
