@@ -5,6 +5,7 @@
  * tunnel address, the last IPv4 offset the broadcast address.
  */
 import { DammError } from './errors.js';
+import { formatIp, ipFromBigInt, ipToBigInt, parseIpv4, parseIpv6 } from './ip.js';
 
 export interface AddressPools {
   ipv4Cidr: string; // e.g. 10.66.0.0/16
@@ -24,55 +25,21 @@ export interface ParsedPools {
 export const GATEWAY_OFFSET = 1;
 
 export function parseIPv4(text: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return null;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p, i) => p > 255 || String(p) !== m[i + 1])) return null;
-  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!;
+  const ip = parseIpv4(text);
+  return ip ? Number(ipToBigInt(ip)) : null;
 }
 
 export function formatIPv4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  return formatIp(ipFromBigInt(BigInt(n >>> 0), 'ipv4'));
 }
 
 export function parseIPv6(text: string): bigint | null {
-  if (!/^[0-9a-fA-F:]+$/.test(text) || text.split('::').length > 2) return null;
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  if (tail === undefined && h.length !== 8) return null;
-  if (h.length + t.length > (tail === undefined ? 8 : 7)) return null;
-  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  let n = 0n;
-  for (const g of groups) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-    n = (n << 16n) | BigInt(parseInt(g, 16));
-  }
-  return n;
+  const ip = parseIpv6(text);
+  return ip ? ipToBigInt(ip) : null;
 }
 
 export function formatIPv6(n: bigint): string {
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((n >> BigInt(i * 16)) & 0xffffn));
-  // Compress the longest run of zero groups (RFC 5952).
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i > 1) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return formatIp(ipFromBigInt(n, 'ipv6'));
 }
 
 export function parsePools(pools: AddressPools): ParsedPools {

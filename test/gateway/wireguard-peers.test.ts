@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DammError } from '../../src/core/errors.js';
 import { SerialQueue, sendIsolating } from '../../src/gateway/wireguard/batch.js';
-import { canonicalEndpoint, canonicalPrefix } from '../../src/gateway/wireguard/cidr.js';
+import { canonicalEndpoint, canonicalPrefix } from '../../src/core/ip.js';
 import { diffPeers, normalizeChanges, normalizeDesired } from '../../src/gateway/wireguard/peers.js';
 import { parseUapiGet, UapiClient, uapiFailureOf } from '../../src/gateway/wireguard/uapi.js';
 import { parseWgDump } from '../../src/gateway/wireguard/wg-tool.js';

@@ -6,7 +6,7 @@ import { DammError } from '../../core/errors.js';
 import { parseWireGuardPublicKey } from '../../core/wg-key.js';
 import { toBase64 } from '../../core/bytes.js';
 import type { InterfaceState, PeerChanges, PeerSpec, PeerState } from './backend.js';
-import { canonicalEndpoint, canonicalPrefix } from './cidr.js';
+import { canonicalEndpoint, canonicalPrefix } from '../../core/ip.js';
 import { parseSecretKey, presharedKeyDigest } from './keys.js';
 
 export const MAX_ALLOWED_IPS_PER_PEER = 1024;
