@@ -14,22 +14,16 @@ import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
 import { consumePass } from './passes.js';
 import { cachedGateways, isOnline, scopeOf } from './gateways.js';
 import { endpointString } from './catalog.js';
+import { memoPerDb } from './memo.js';
 import type { Ctx, DeviceRow } from '../context.js';
 
-const LOAD_CACHE_MS = 5000;
-let loadCache: { at: number; db: unknown; load: Map<string, number> } | null = null;
-
 /** Devices per gateway, refreshed every few seconds: placement needs a fair spread, not an exact count. */
-async function gatewayLoad(ctx: Ctx): Promise<Map<string, number>> {
-  const t = Date.now();
-  if (loadCache && loadCache.db === ctx.db && t - loadCache.at < LOAD_CACHE_MS) return loadCache.load;
+const gatewayLoad = memoPerDb(5000, async (ctx) => {
   const r = await ctx.db.query<{ gateway_id: string; n: string }>(
     "SELECT gateway_id, count(*) AS n FROM devices WHERE state = 'active' AND gateway_id IS NOT NULL GROUP BY gateway_id",
   );
-  const load = new Map(r.rows.map((x) => [x.gateway_id, Number(x.n)]));
-  loadCache = { at: t, db: ctx.db, load };
-  return load;
-}
+  return new Map(r.rows.map((x) => [x.gateway_id, Number(x.n)]));
+});
 
 /** A freed offset if there is one, else a fresh one from the sequence: one round trip. */
 async function takeAddressOffset(q: Queryable, maxOffset: number): Promise<number> {
@@ -49,7 +43,7 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
   parseWireGuardPublicKey(req.publicKey);
   const now = ctx.clock.now();
   const requested = { region: req.region?.toUpperCase() ?? null, exitCountry: req.exitCountry?.toUpperCase() ?? null };
-  const [gateways, load] = await Promise.all([cachedGateways(ctx), gatewayLoad(ctx)]);
+  const [gateways, load] = await Promise.all([cachedGateways(ctx), gatewayLoad.get(ctx)]);
   const candidates: Candidate[] = gateways
     .filter((g) => g.registered_at && g.wg_public_key && g.endpoints.length > 0)
     .map((g) => ({

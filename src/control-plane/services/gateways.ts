@@ -10,6 +10,7 @@ import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
 import { audit } from '../../store/audit.js';
 import { hashSecret, newSecret } from '../secrets.js';
 import { gatewayAddresses } from '../../core/ipam.js';
+import { memoPerDb } from './memo.js';
 import type { Ctx } from '../context.js';
 import type { TransportTier } from '../../core/tiers.js';
 
@@ -119,27 +120,19 @@ export function isOnline(ctx: Ctx, g: Pick<GatewayRow, 'registered_at' | 'last_h
   return !!g.registered_at && !!g.last_heartbeat_at && now.getTime() - g.last_heartbeat_at.getTime() <= ctx.config.gatewayOfflineAfterSeconds * 1000;
 }
 
-const GATEWAYS_CACHE_MS = 1000;
-let gatewaysCache: { at: number; db: unknown; rows: Promise<GatewayRow[]> } | null = null;
-
 /**
  * The gateway list for placement, re-read at most once a second per process
  * (saves a query per enrollment). Registration and heartbeats in this process
  * drop it at once; other processes see changes within a second.
  */
-export function cachedGateways(ctx: Pick<Ctx, 'db'>): Promise<GatewayRow[]> {
-  const t = Date.now();
-  if (gatewaysCache && gatewaysCache.db === ctx.db && t - gatewaysCache.at < GATEWAYS_CACHE_MS) return gatewaysCache.rows;
-  const rows = listGateways(ctx.db);
-  gatewaysCache = { at: t, db: ctx.db, rows };
-  rows.catch(() => {
-    if (gatewaysCache?.rows === rows) gatewaysCache = null;
-  });
-  return rows;
+const gatewaysMemo = memoPerDb(1000, (ctx) => listGateways(ctx.db));
+
+export function cachedGateways(ctx: Pick<Ctx, 'db' | 'clock'>): Promise<GatewayRow[]> {
+  return gatewaysMemo.get(ctx);
 }
 
 export function forgetCachedGateways(): void {
-  gatewaysCache = null;
+  gatewaysMemo.forget();
 }
 
 export async function listGateways(q: Queryable): Promise<GatewayRow[]> {
