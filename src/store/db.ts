@@ -18,9 +18,26 @@ export const CONNECT_TIMEOUT_MS = 3000;
 /** What a client is told to wait before retrying while the database is unreachable. */
 export const STORE_RETRY_AFTER_SECONDS = 2;
 
+/** Clients whose ROLLBACK failed: their session state is unknown, so the pool must not reuse them. */
+const unusable = new WeakSet<Tx>();
+/** The first connection error each pooled client met (recorded by the listener every client has from birth). */
+const connectionErrors = new WeakMap<pg.ClientBase, Error>();
+
 export function createPool(connectionString: string, max = 10): Db {
   const pool = new pg.Pool({ connectionString, max, application_name: 'damm', connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
-  // An idle client losing its server must not crash the process; the next query reports it.
+  // The pool listens for a client's 'error' only while the client is idle.
+  // A checked-out client between two statements, or a new one whose server
+  // says 57P01 in the same packet as "ready" (before the caller could attach
+  // anything), would otherwise emit an 'error' nobody handles, and the
+  // process dies. So every client gets a listener the moment the pool hands
+  // it out for the first time ('connect' fires before the caller sees it),
+  // and keeps it for life.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => {
+      if (!connectionErrors.has(client)) connectionErrors.set(client, err);
+    });
+  });
+  // An idle client losing its server: the pool discards it; the next query reports any outage.
   pool.on('error', () => {});
   return pool;
 }
@@ -58,15 +75,11 @@ export function storeUnavailable(cause: unknown): DammError {
 }
 
 /**
- * Runs fn with a client checked out of the pool. While checked out, the pool
- * does not listen for the client's 'error' events; a server restart then
- * emits one that nothing handles and the process dies. So we listen, and a
- * client whose connection failed is released with the error so the pool
- * discards it instead of handing it to the next request.
+ * Runs fn with a client checked out of the pool. A client whose connection
+ * failed (its error recorded by createPool's listener, or a connection-class
+ * error thrown at fn) is released with the error, so the pool discards it
+ * instead of handing a dead connection to the next request.
  */
-/** Clients whose ROLLBACK failed: their session state is unknown, so the pool must not reuse them. */
-const unusable = new WeakSet<Tx>();
-
 export async function withClient<T>(db: Db, fn: (client: Tx) => Promise<T>): Promise<T> {
   let client: Tx;
   try {
@@ -74,19 +87,15 @@ export async function withClient<T>(db: Db, fn: (client: Tx) => Promise<T>): Pro
   } catch (cause) {
     throw storeUnavailable(cause);
   }
-  let broken: Error | undefined;
-  const onError = (err: Error): void => {
-    broken ??= err;
-  };
-  client.on('error', onError);
+  let thrown: unknown;
   try {
     return await fn(client);
   } catch (err) {
-    if (!broken && isStoreUnavailable(err)) broken = err as Error;
+    thrown = err;
     throw err;
   } finally {
-    client.off('error', onError);
-    client.release(broken ?? (unusable.has(client) ? new Error('ROLLBACK failed') : undefined));
+    const broken = connectionErrors.get(client) ?? (isStoreUnavailable(thrown) ? (thrown as Error) : unusable.has(client) ? new Error('ROLLBACK failed') : undefined);
+    client.release(broken);
   }
 }
 
