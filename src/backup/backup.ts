@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fsyncDir } from '../io/durable-file.js';
 import { Encrypter } from 'age-encryption';
 import { DammError } from '../core/errors.js';
-import type { Db, Tx } from '../store/db.js';
+import { withClient, type Db, type Tx } from '../store/db.js';
 import { VERSION } from '../control-plane/version.js';
 import { keysDir } from '../control-plane/keyring.js';
 import { FORMAT, frame, MAGIC } from './archive.js';
@@ -181,67 +181,63 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult | 
   await mkdir(path.dirname(out), { recursive: true, mode: 0o700 });
   const tmp = path.join(path.dirname(out), `.${path.basename(out)}.tmp-${randomBytes(6).toString('hex')}`);
 
-  let client: Tx;
-  try {
-    client = await opts.db.connect();
-  } catch (cause) {
-    throw new DammError('store_unavailable', 'The database cannot be reached right now.', { cause });
-  }
-  let wroteTmp = false;
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    for (const s of EXACT_TEXT_SETTINGS) await client.query(s);
-    if (opts.skipIfLocked) {
-      const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [BACKUP_LOCK]);
-      if (!got.rows[0]!.ok) {
-        await client.query('ROLLBACK');
-        return null;
-      }
-    }
-    const schema = (await client.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => r.version);
-    const hasRoots = (await client.query<{ t: string | null }>("SELECT to_regclass('trust_roots')::text AS t")).rows[0]!.t !== null;
-    const roots = hasRoots
-      ? (await client.query<{ version: number; payload_sha256: string }>('SELECT version, payload_sha256 FROM trust_roots ORDER BY version')).rows.map((r) => ({ version: r.version, payloadSha256: r.payload_sha256 }))
-      : [];
-    const manifest: Manifest = {
-      format: FORMAT,
-      dammVersion: VERSION,
-      createdAt: now.toISOString(),
-      schema,
-      tables: [],
-      sequences: [],
-      files: [],
-      roots,
-      totals: { rows: 0, bytes: 0 },
-    };
-    say(`backup: stage dump: schema ${schema.join(',')}, ${roots.length} published root(s), encrypting to ${opts.recipients.length} recipient(s)`);
-    const encrypted = await encrypter.encrypt(toStream(dumpStream(client, opts, manifest, now)));
-    const fh = await open(tmp, 'wx', 0o600);
-    wroteTmp = true;
-    let bytes = 0;
+  // withClient keeps a dropped connection from crashing the process and from going back to the pool.
+  return withClient(opts.db, async (client) => {
+    let wroteTmp = false;
     try {
-      const reader = encrypted.getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        await fh.write(value);
-        bytes += value.length;
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      for (const s of EXACT_TEXT_SETTINGS) await client.query(s);
+      if (opts.skipIfLocked) {
+        const got = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [BACKUP_LOCK]);
+        if (!got.rows[0]!.ok) {
+          await client.query('ROLLBACK');
+          return null;
+        }
       }
-      await fh.sync();
+      const schema = (await client.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => r.version);
+      const hasRoots = (await client.query<{ t: string | null }>("SELECT to_regclass('trust_roots')::text AS t")).rows[0]!.t !== null;
+      const roots = hasRoots
+        ? (await client.query<{ version: number; payload_sha256: string }>('SELECT version, payload_sha256 FROM trust_roots ORDER BY version')).rows.map((r) => ({ version: r.version, payloadSha256: r.payload_sha256 }))
+        : [];
+      const manifest: Manifest = {
+        format: FORMAT,
+        dammVersion: VERSION,
+        createdAt: now.toISOString(),
+        schema,
+        tables: [],
+        sequences: [],
+        files: [],
+        roots,
+        totals: { rows: 0, bytes: 0 },
+      };
+      say(`backup: stage dump: schema ${schema.join(',')}, ${roots.length} published root(s), encrypting to ${opts.recipients.length} recipient(s)`);
+      const encrypted = await encrypter.encrypt(toStream(dumpStream(client, opts, manifest, now)));
+      const fh = await open(tmp, 'wx', 0o600);
+      wroteTmp = true;
+      let bytes = 0;
+      try {
+        const reader = encrypted.getReader();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          await fh.write(value);
+          bytes += value.length;
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await client.query('COMMIT');
+      await rename(tmp, out);
+      wroteTmp = false;
+      await fsyncDir(path.dirname(out));
+      say(`backup: wrote ${out}: ${kib(bytes)} (age-encrypted), ${manifest.tables.length} tables, ${manifest.totals.rows} rows, ${manifest.files.length} files`);
+      return { file: out, bytes, manifest };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
     } finally {
-      await fh.close();
+      if (wroteTmp) await rm(tmp, { force: true });
     }
-    await client.query('COMMIT');
-    await rename(tmp, out);
-    wroteTmp = false;
-    await fsyncDir(path.dirname(out));
-    say(`backup: wrote ${out}: ${kib(bytes)} (age-encrypted), ${manifest.tables.length} tables, ${manifest.totals.rows} rows, ${manifest.files.length} files`);
-    return { file: out, bytes, manifest };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-    if (wroteTmp) await rm(tmp, { force: true });
-  }
+  });
 }

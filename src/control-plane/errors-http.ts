@@ -1,11 +1,13 @@
 /**
  * The one place where failures become HTTP responses: DammError codes map to
  * status through core/errors; Fastify's own errors (validation, body size,
- * content type) map to stable codes; anything else is a 500 whose details
- * stay in the log.
+ * content type) map to stable codes; a database that is down or restarting
+ * is a 503 store_unavailable with a Retry-After, whichever query noticed it;
+ * anything else is a 500 whose details stay in the log.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DammError, httpStatusFor, isDammError, type ErrorCode } from '../core/errors.js';
+import { isStoreUnavailable, storeUnavailable } from '../store/db.js';
 
 function fromFastify(err: FastifyError): DammError | null {
   if (err.validation) {
@@ -32,7 +34,7 @@ function fromFastify(err: FastifyError): DammError | null {
 
 /** `onRefused` sees the code of every refusal (4xx and 503), for the rejections metric. */
 export const createErrorHandler = (onRefused: (code: ErrorCode) => void) => (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-  const damm = isDammError(err) ? err : fromFastify(err);
+  const damm = isDammError(err) ? err : isStoreUnavailable(err) ? storeUnavailable(err) : fromFastify(err);
   if (!damm) {
     request.log.error({ err }, 'unhandled error');
     void reply.status(500).send({ error: { code: 'internal', message: 'Something went wrong on our side. Please try again.', requestId: request.id } });

@@ -337,8 +337,15 @@ async function loadPosture(pin: RootPin): Promise<void> {
       p.regions.map((r) => `${placeName(r.region, r.country)}: ${r.gatewaysOnline} of ${r.gatewaysTotal} gateways online, ${TRANSPORT_TIER_NAMES[r.tier as TransportTier] ?? r.tier}`),
     );
     fillExitChoices(p);
-  } catch {
-    summary.textContent = 'The service status could not be loaded. You can still try to connect.';
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'store_unavailable') {
+      // The control plane answered but its database did not: gateways keep serving the tunnels they hold.
+      $('posture').dataset['status'] = 'degraded';
+      const wait = err.retryAfterSeconds ?? 5;
+      summary.textContent = `Partly working. The service cannot reach its database right now, so new connections cannot be made; devices already connected keep working. Try again in ${waitInWords(wait)}.`;
+    } else {
+      summary.textContent = 'The service status could not be loaded. You can still try to connect.';
+    }
   }
   try {
     const c = await checkCatalog(pin);

@@ -121,6 +121,14 @@ export function describeProblem(err: unknown, ctx: ProblemContext): Problem {
         next: ['Try again later, or tell the people who run this service.'],
         reference,
       });
+    case 'store_unavailable': {
+      const wait = err.retryAfterSeconds ?? 5;
+      return base(err.code, 'DAMM is briefly unavailable', `The service cannot reach its database right now. Try again in ${waitInWords(wait)}.`, {
+        next: ['Press "Try again" in a moment. If it keeps failing, tell the people who run this service and quote the reference below.'],
+        retry: { label: 'Try again', notBefore: new Date(now.getTime() + wait * 1000) },
+        reference,
+      });
+    }
     default:
       if (err.status >= 500 || err.status === 0) {
         return base(err.code, 'Something went wrong on DAMM’s side', 'The service could not finish your request. Nothing was used up.', {

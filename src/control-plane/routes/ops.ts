@@ -1,7 +1,7 @@
 /** Liveness, readiness and metrics for whoever runs the service. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import * as S from '../../core/api-schemas.js';
-import { DammError } from '../../core/errors.js';
+import { storeUnavailable } from '../../store/db.js';
 import type { Ctx } from '../context.js';
 
 export const opsRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (app) => {
@@ -10,7 +10,7 @@ export const opsRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (app) =>
     try {
       await ctx.db.query('SELECT 1');
     } catch (cause) {
-      throw new DammError('store_unavailable', 'The store is not reachable.', { cause });
+      throw storeUnavailable(cause);
     }
     return { status: 'ready' };
   });

@@ -12,6 +12,9 @@ import type { Ctx } from '../context.js';
 import type { Tx } from '../../store/db.js';
 import { FEED_CHANNEL, feedHead, hasUnsequenced, pruneFeed, revisionBefore, sequencePending } from '../../store/feed.js';
 
+const LISTEN_BACKOFF_MIN_MS = 250;
+const LISTEN_BACKOFF_MAX_MS = 10_000;
+
 export interface FeedServiceOptions {
   /** How often to look for events nobody sequenced (a writer's process died between commit and kick). */
   sweepIntervalMs?: number;
@@ -31,6 +34,8 @@ export class FeedService {
   private stopped = false;
   private listenClient: pg.Client | null = null;
   private listenRetry: NodeJS.Timeout | null = null;
+  private listenBackoffMs = LISTEN_BACKOFF_MIN_MS;
+  private listenedBefore = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly onRelease = (_err: unknown, client: unknown): void => {
     if (client && this.written.delete(client as object)) this.kick();
@@ -93,7 +98,7 @@ export class FeedService {
   private advance(head: number): void {
     if (head <= this.head) return;
     this.head = head;
-    for (const wake of [...this.waiters]) wake();
+    this.wakeAll();
   }
 
   /** Resolves when the head passes `seen`, after `ms`, or on abort/stop. */
@@ -138,36 +143,64 @@ export class FeedService {
 
   private async listen(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ ...this.ctx.db.options, application_name: 'damm-feed-listen' });
+    const client = new pg.Client({ ...this.ctx.db.options, application_name: 'damm-feed-listen', keepAlive: true });
     client.on('notification', (msg) => {
       if (msg.channel !== FEED_CHANNEL) return;
       const head = Number(msg.payload);
       if (Number.isSafeInteger(head)) this.advance(head);
     });
+    // Every error (a failed connect, the server restarting, a dropped socket)
+    // lands here and nowhere else: an 'error' event without a listener would
+    // end the process. Later errors of the same dead client are ignored.
+    let lost = false;
     client.on('error', (err) => {
-      this.ctx.log.warn({ err }, 'feed LISTEN connection lost; reconnecting');
+      if (lost) return;
+      lost = true;
       if (this.listenClient === client) this.listenClient = null;
+      if (!this.stopped) this.ctx.log.warn({ err, retryInMs: this.listenBackoffMs }, 'feed LISTEN connection lost; reconnecting');
       void client.end().catch(() => {});
       this.scheduleListen();
     });
-    await client.connect();
-    await client.query(`LISTEN ${FEED_CHANNEL}`);
-    if (this.stopped) {
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${FEED_CHANNEL}`);
+    } catch (err) {
+      lost = true;
+      void client.end().catch(() => {});
+      throw err;
+    }
+    if (this.stopped || lost) {
       await client.end().catch(() => {});
+      if (lost) throw new Error('feed LISTEN connection lost while subscribing');
       return;
     }
     this.listenClient = client;
-    // Whatever was notified while we were not listening.
+    this.listenBackoffMs = LISTEN_BACKOFF_MIN_MS;
+    // NOTIFYs sent while we were not listening are gone. The feed is
+    // revision-based, so waking every parked long-poll to re-read from its
+    // cursor is always correct, and the head read below catches this process up.
+    if (this.listenedBefore) this.wakeAll();
+    this.listenedBefore = true;
     this.advance((await feedHead(this.ctx.db)).head);
   }
 
+  /** Reconnects after a growing delay (0.25 s, 0.5 s, 1 s ... 10 s), reset by a successful LISTEN. */
   private scheduleListen(): void {
     if (this.stopped || this.listenRetry) return;
+    const delay = this.listenBackoffMs;
+    this.listenBackoffMs = Math.min(this.listenBackoffMs * 2, LISTEN_BACKOFF_MAX_MS);
     this.listenRetry = setTimeout(() => {
       this.listenRetry = null;
-      void this.listen().catch(() => this.scheduleListen());
-    }, 1000);
+      this.listen().catch((err: unknown) => {
+        this.ctx.log.debug({ err }, 'feed LISTEN reconnect failed');
+        this.scheduleListen();
+      });
+    }, delay);
     this.listenRetry.unref();
+  }
+
+  private wakeAll(): void {
+    for (const wake of [...this.waiters]) wake();
   }
 
   async stop(): Promise<void> {
@@ -175,7 +208,7 @@ export class FeedService {
     this.ctx.db.off('release', this.onRelease);
     for (const t of this.timers) clearInterval(t);
     if (this.listenRetry) clearTimeout(this.listenRetry);
-    for (const wake of [...this.waiters]) wake();
+    this.wakeAll();
     const c = this.listenClient;
     this.listenClient = null;
     if (c) await c.end().catch(() => {});
