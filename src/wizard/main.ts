@@ -345,7 +345,7 @@ async function loadPosture(pin: RootPin): Promise<void> {
     catalogLine.dataset['verified'] = String(c.ok);
     catalogLine.dataset['pin'] = c.pinnedBy;
     catalogLine.textContent = c.ok
-      ? `Gateway list: version ${c.version}, ${c.frontDoors} front door(s), signed ${relative(new Date(c.issuedAt))}, valid until ${dateTime(new Date(c.expiresAt))}. Its signature was checked in this page against the service's root of trust (version ${c.rootVersion}). ${PIN_SOURCE[c.pinnedBy]} ${PIN_MEANING[c.pinnedBy]}`
+      ? `Gateway list: version ${c.version}, ${c.frontDoors.length} front door(s), signed ${relative(new Date(c.issuedAt))}, valid until ${dateTime(new Date(c.expiresAt))}. Its signature was checked in this page against the service's root of trust (version ${c.rootVersion}). ${PIN_SOURCE[c.pinnedBy]} ${PIN_MEANING[c.pinnedBy]}`
       : `Warning: the gateway list could not be verified (${c.reason}). ${PIN_SOURCE[c.pinnedBy]} Tell the people who run this service.`;
   } catch {
     catalogLine.dataset['verified'] = 'unknown';
