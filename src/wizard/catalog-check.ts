@@ -15,7 +15,9 @@
  *      same function the CLI runs): a threshold of the catalog keys that
  *      root certifies and that are valid now, unexpired, exactly the
  *      catalog's shape.
-
+ *
+ * The verified front doors are kept: the page renders a device config only
+ * from a door of this verified catalog (core/door-binding.ts).
  *
  * Only the pin's source differs between the two cases: with the link's pin a
  * server that hands out a different root is caught; without it the page can

@@ -91,6 +91,12 @@ test('a gateway that stops heartbeating drops out of the catalog and placement; 
     assert.equal(e.body.placement.honoured, false);
     assert.equal(e.body.placement.given.region, 'DE');
     assert.match(e.body.placement.reason, /offline/);
+    // The answer names its door by the catalog's id, and describes it exactly as the signed catalog does
+    // (the wizard renders the config from the catalog's entry: core/door-binding.ts).
+    const signedDoor = (await read(v2)).catalog.frontDoors.find((d) => d.id === e.body.frontDoor.id);
+    assert.deepEqual(e.body.frontDoor, signedDoor);
+    assert.equal(e.body.frontDoor.tier, 'T0', 'the lowest tier door of the gateway');
+    assert.equal(new Set(v1.catalog.frontDoors.map((d) => d.id)).size, 3, 'door ids are unique in the catalog');
     void nl;
 
     clock.advance(120); // everything offline
