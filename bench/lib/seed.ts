@@ -67,7 +67,7 @@ export async function hasFeed(db: Db): Promise<boolean> {
 export async function feedSeederFor(dataDir: string): Promise<FeedSeeder> {
   const { loadKeyRing } = await import('../../src/control-plane/keyring.js');
   const { admissionRecordFor, signRecord, ADMISSION_VALIDITY_SECONDS } = await import('../../src/core/admission.js');
-  const { nodeEd25519 } = await import('../../src/control-plane/services/admissions.js');
+  const { nodeEd25519 } = await import('../../src/platform/node-ed25519.js');
   const ring = await loadKeyRing(dataDir, { create: false, now: new Date() });
   const ed = nodeEd25519();
   const signers = ring.signers('admission');

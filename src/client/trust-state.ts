@@ -1,8 +1,9 @@
 /**
  * Client-side trusted state: the latest trusted root envelope and the last
- * catalog accepted, kept in one small file in a directory, plus TrustClient,
- * which walks the root chain and verifies the catalog (used by the CLI and
- * the gateway).
+ * catalog accepted, kept in one small file in a directory; TrustClient, which
+ * walks the root chain and verifies the catalog; and `openPinnedTrust`, the
+ * one pinned-root bootstrap every Node client (the CLI's `damm catalog show`,
+ * the gateway agent) starts from.
  *
  * Root and catalog state live in ONE file on purpose: a root update that
  * rotates the catalog keys must reset the last-seen catalog (TUF 5.3.11) in
@@ -16,9 +17,11 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { utf8 } from '../core/bytes.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { fromBase64, toHex, utf8 } from '../core/bytes.js';
+import { verifyCatalog, type VerifiedCatalog } from '../core/catalog.js';
 import type { Envelope } from '../core/envelope.js';
-import { DammError } from '../core/errors.js';
+import { DammError, isDammError } from '../core/errors.js';
 import {
   assertRootFresh,
   MAX_ROOT_WALK,
@@ -28,7 +31,6 @@ import {
   type OnlineRole,
   type VerifiedRoot,
 } from '../core/trust/root.js';
-import { verifyCatalogWithRoot, type RootVerifiedCatalog } from '../core/trust/verify.js';
 
 export const STATE_FILE = 'trust-state.json';
 export const STATE_FORMAT = 'damm-trust-state/1';
@@ -197,7 +199,7 @@ export interface TrustFetcher {
   fetchCatalog(): Promise<unknown>;
 }
 
-export interface TrustClientOptions<F> {
+export interface TrustClientOptions {
   store: TrustStateStore;
   fetcher: TrustFetcher;
   /** Initial root, trusted out of band (shipped, or printed by `damm init`); used only when the store is empty. */
@@ -207,7 +209,6 @@ export interface TrustClientOptions<F> {
   clock?: () => Date;
   maxRootWalk?: number;
   graceSeconds?: number;
-  validateFrontDoors?: (frontDoors: unknown[]) => F[];
 }
 
 export interface RootRefresh {
@@ -223,13 +224,13 @@ interface Loaded {
   persisted: boolean;
 }
 
-export class TrustClient<F = unknown> {
-  readonly #opts: TrustClientOptions<F>;
+export class TrustClient {
+  readonly #opts: TrustClientOptions;
   readonly #clock: () => Date;
   #state: Loaded | null = null;
   #lock: Promise<unknown> = Promise.resolve();
 
-  constructor(opts: TrustClientOptions<F>) {
+  constructor(opts: TrustClientOptions) {
     this.#opts = opts;
     this.#clock = opts.clock ?? (() => new Date());
   }
@@ -300,7 +301,7 @@ export class TrustClient<F = unknown> {
   }
 
   /** Updates the root chain, then fetches, verifies and records the catalog. */
-  refresh(): Promise<RootVerifiedCatalog<F>> {
+  refresh(): Promise<VerifiedCatalog> {
     return this.#exclusive(async () => {
       await this.#updateRoot();
       const state = await this.#load();
@@ -317,19 +318,136 @@ export class TrustClient<F = unknown> {
   }
 
   /** The last accepted catalog re-verified at the current time (expiry and grace apply), or null if none. No network. */
-  cachedCatalog(): Promise<RootVerifiedCatalog<F> | null> {
+  cachedCatalog(): Promise<VerifiedCatalog | null> {
     return this.#exclusive(async () => {
       const state = await this.#load();
       return state.catalog ? this.#verifyCatalog(state.catalog.envelope, state) : null;
     });
   }
 
-  #verifyCatalog(envelope: unknown, state: Loaded): RootVerifiedCatalog<F> {
-    return verifyCatalogWithRoot<F>(envelope, state.root, {
+  #verifyCatalog(envelope: unknown, state: Loaded): VerifiedCatalog {
+    return verifyCatalog(envelope, state.root, {
       now: this.#clock(),
       lastSeen: state.catalog ? { version: state.catalog.version, payloadSha256: state.catalog.payloadSha256 } : null,
       ...(this.#opts.graceSeconds === undefined ? {} : { graceSeconds: this.#opts.graceSeconds }),
-      ...(this.#opts.validateFrontDoors === undefined ? {} : { validateFrontDoors: this.#opts.validateFrontDoors }),
     });
   }
+}
+
+// ---------------------------------------------------------------------------
+// The pinned-root bootstrap (docs/trust.md, "Pinning in clients")
+
+/** Next to trust-state.json: the pin this state directory was started from, so a later run with another pin is refused, not ignored. */
+export const PIN_FILE = 'root-v1.sha256';
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export interface RootPin {
+  /** sha256 (hex) of root v1's payload, as `damm init` and `damm keys status` print it. */
+  sha256?: string;
+  /** A root envelope delivered out of band (`damm keys export-root 1`); trusted as given (and must match `sha256` when both are set). */
+  rootEnvelope?: unknown;
+}
+
+/** A pin as the operator typed it: 64 hex digits, any case, surrounding blanks ignored. `from` names where it came from in the error. */
+export function checkRootSha256(value: string, from: string): string {
+  const t = value.trim().toLowerCase();
+  if (!HEX64.test(t)) throw new DammError('invalid_argument', `${from} must be the 64-hex-digit sha256 of root v1 ("damm init" and "damm keys status" print it), got "${value.slice(0, 80)}".`);
+  return t;
+}
+
+function rootFileSha256(envelope: unknown): string {
+  const p = (envelope as { payload?: unknown } | null)?.payload;
+  const bytes = typeof p === 'string' ? fromBase64(p) : null;
+  if (!bytes) throw new DammError('trust_invalid', 'The root file is not a root envelope (no base64 payload).', { details: { reason: 'root_file_invalid' } });
+  return toHex(sha256(bytes));
+}
+
+async function readPinFile(dir: string): Promise<string | null> {
+  try {
+    return (await fsp.readFile(path.join(dir, PIN_FILE), 'utf8')).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export interface PinnedTrustOptions {
+  /** The state directory (trust-state.json and root-v1.sha256 live here). */
+  dir: string;
+  pin: RootPin;
+  fetcher: TrustFetcher;
+  clock?: () => Date;
+  graceSeconds?: number;
+}
+
+export interface OpenedTrust {
+  client: TrustClient;
+  /** The root this directory trusts now (before any update walk). */
+  root: VerifiedRoot;
+  /** The pin this directory was started from (null: an older directory without the pin file). */
+  pin: string | null;
+}
+
+/**
+ * The one way a Node client comes to trust a root. Trust starts from root v1
+ * and its sha256, given by the operator (never taken from the control plane
+ * being checked), or from a saved state directory:
+ *   - a root file and a sha256 must agree;
+ *   - a state directory started from one pin refuses another (reason
+ *     pin_mismatch); a run with no pin keeps using the saved state (a pin
+ *     cannot be dropped by forgetting a flag);
+ *   - root v1 fetched from the service counts only if its bytes hash to the
+ *     pin (core's trustRoot), and only then is the pin file written.
+ * Returns null when no pin is given and nothing was saved: the caller decides
+ * whether that is an error (the CLI) or a documented fallback (the agent).
+ * Errors are core's DammErrors, for the caller to put in its own words.
+ */
+export async function openPinnedTrust(o: PinnedTrustOptions): Promise<OpenedTrust | null> {
+  const store = new TrustStateStore(o.dir);
+  const saved = await store.load();
+  const savedPin = await readPinFile(o.dir);
+  let anchor = o.pin.sha256 === undefined || o.pin.sha256 === '' ? undefined : checkRootSha256(o.pin.sha256, '--root-sha256');
+  if (o.pin.rootEnvelope !== undefined) {
+    const fileSha = rootFileSha256(o.pin.rootEnvelope);
+    if (anchor !== undefined && anchor !== fileSha) {
+      throw new DammError('trust_invalid', `The root file's sha256 is ${fileSha}, not the pinned ${anchor}`, { details: { reason: 'pin_mismatch' } });
+    }
+    anchor = fileSha;
+  }
+  if (!saved && anchor === undefined) return null;
+  if (saved && savedPin !== null && anchor !== undefined && savedPin !== anchor) {
+    throw new DammError('trust_invalid', `${o.dir} trusts the root chain that starts at root v1 ${savedPin}, not ${anchor}`, { details: { reason: 'pin_mismatch', savedPin } });
+  }
+  let bootstrap: unknown = o.pin.rootEnvelope ?? null;
+  if (!saved && o.pin.rootEnvelope === undefined) {
+    try {
+      bootstrap = await o.fetcher.fetchRoot(1);
+    } catch (err) {
+      throw new DammError('trust_invalid', `Cannot fetch root v1 to check it against the pin (${errText(err)})`, { details: { reason: 'root_unavailable' }, cause: err });
+    }
+    if (bootstrap === null) throw new DammError('trust_invalid', 'The control plane publishes no root v1 (GET /v1/trust/root/1.json is 404)', { details: { reason: 'root_unavailable' } });
+  }
+  const client = new TrustClient({
+    store,
+    fetcher: o.fetcher,
+    bootstrapRoot: bootstrap,
+    ...(saved || anchor === undefined ? {} : { bootstrapSha256: anchor }),
+    ...(o.clock ? { clock: o.clock } : {}),
+    ...(o.graceSeconds === undefined ? {} : { graceSeconds: o.graceSeconds }),
+  });
+  const root = await client.currentRoot(); // checks the pin against root v1 when this directory is new
+  if (savedPin === null && anchor !== undefined && !saved) {
+    await fsp.mkdir(o.dir, { recursive: true, mode: 0o700 });
+    await fsp.writeFile(path.join(o.dir, PIN_FILE), `${anchor}\n`, { mode: 0o600 });
+  }
+  return { client, root, pin: savedPin ?? anchor ?? null };
+}
+
+/** True for the refusal openPinnedTrust gives when a pin does not match (given vs saved, or root v1's bytes). */
+export function isPinMismatch(err: unknown): boolean {
+  return isDammError(err) && (err.details as { reason?: string } | undefined)?.reason === 'pin_mismatch';
 }

@@ -5,17 +5,15 @@
  *
  * Pure: values in, values out; time and trust material are passed in. The
  * gateway calls `verifyAdmission` on every record BEFORE the peer touches its
- * interface; each refusal has a stable `reason`. Trust is a plain list of
- * admission keys (`GatewayTrust.trustedKeys`): today the keys a gateway
- * learned at registration, later the admission role keys of a verified root
- * (core/trust: `roleKeys(root, 'admission').filter(k => keyValidFor(k, now))`),
- * with no change here.
+ * interface; each refusal has a stable `reason`. This is the ONLY admission
+ * (and revocation) verifier: the gateway runs it, and the adversarial suite
+ * (test/core/trust-adversarial.test.ts) attacks it. Trust is a list of
+ * admission keys (`GatewayTrust`): with a pinned root, `admissionTrustFrom`
+ * (the admission role's keys valid at that instant, its threshold, and the
+ * retired keys that only explain a refusal); without one, the keys the
+ * gateway learned at registration (`trustedKeysFrom`).
  *
- * The payloads carry exactly the fields core/trust/verify.ts checks
- * (kind, deviceId, publicKey, allowedIps, scope, notBefore, notAfter;
- * revocations: kind, deviceId, publicKey, scope, revokedAt), so either
- * verifier accepts what the control plane signs. Checks, in order, each
- * naming what it defends against:
+ * Checks, in order, each naming what it defends against:
  *   1. payload type is the admission/revocation type   (a catalog or other role's signature replayed)
  *   2. signed by a trusted admission key                (forgery; a catalog key cannot sign admissions)
  *   3. the verified bytes are exactly one record        (ambiguous or smuggled fields)
@@ -25,12 +23,14 @@
  *   7. addresses are host routes inside the pool        (a peer claiming 0.0.0.0/0 or someone else's subnet)
  *   8. no other key holds any of those addresses        (hijacking another device's traffic)
  */
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { fromBase64, toBase64, utf8 } from './bytes.js';
-import { keyIdOf, MAX_PAYLOAD_BYTES, pae, PAYLOAD_TYPES, type Envelope, type SigningKey, type TrustedKey } from './envelope.js';
+import { fromBase64, utf8 } from './bytes.js';
+import { nobleEd25519, type Ed25519 } from './ed25519.js';
+import { keyIdOf, MALFORMED_ENVELOPE, parseVerifiedJson, PAYLOAD_TYPES, signEnvelope, verifyEnvelope, type Envelope, type SigningKey, type TrustedKey } from './envelope.js';
+import { DammError } from './errors.js';
 import { formatIPv4, formatIPv6, offsetOfIPv4, offsetOfIPv6, parseIPv4, parseIPv6, type ParsedPools } from './ipam.js';
 import { isWireGuardKey } from './wg-key.js';
 import { MAX_CLOCK_SKEW_MS, parseTimestamp } from './trust/time.js';
+import { roleTrustAt, type VerifiedRoot } from './trust/root.js';
 
 /** How long a record is valid; the control plane renews well before the end. */
 export const ADMISSION_VALIDITY_SECONDS = 24 * 3600;
@@ -55,23 +55,6 @@ export interface RevocationRecord {
   scope: string;
   revokedAt: string;
 }
-
-/** The Ed25519 primitive, injectable so Node processes can use native crypto (~15x faster than the pure-JS default). */
-export interface Ed25519 {
-  sign(message: Uint8Array, seed: Uint8Array): Uint8Array;
-  verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
-}
-
-export const nobleEd25519: Ed25519 = {
-  sign: (message, seed) => ed25519.sign(message, seed),
-  verify: (signature, message, publicKey) => {
-    try {
-      return ed25519.verify(signature, message, publicKey);
-    } catch {
-      return false;
-    }
-  },
-};
 
 // ---------------------------------------------------------------------------
 // Building and signing (control plane)
@@ -108,16 +91,9 @@ function isoSeconds(d: Date): string {
 /** Signs the exact JSON bytes of a record with every given key (rotation overlap: old and new). */
 export function signRecord(record: AdmissionRecord | RevocationRecord, keys: readonly SigningKey[], ed: Ed25519 = nobleEd25519): Envelope {
   const payloadType = record.kind === 'admission' ? PAYLOAD_TYPES.admission : PAYLOAD_TYPES.revocation;
-  const payload = utf8.encode(JSON.stringify(record));
-  const message = pae(payloadType, payload);
   const seen = new Set<string>();
-  const signatures = [];
-  for (const k of keys) {
-    if (seen.has(k.keyid)) continue;
-    seen.add(k.keyid);
-    signatures.push({ keyid: k.keyid, sig: toBase64(ed.sign(message, k.privateKey)) });
-  }
-  return { payloadType, payload: toBase64(payload), signatures };
+  const unique = keys.filter((k) => (seen.has(k.keyid) ? false : (seen.add(k.keyid), true)));
+  return signEnvelope(payloadType, utf8.encode(JSON.stringify(record)), unique, ed);
 }
 
 // ---------------------------------------------------------------------------
@@ -145,6 +121,13 @@ export interface GatewayTrust {
   trustedKeys: readonly TrustedKey[];
   /** Distinct trusted signatures required (default 1). */
   threshold?: number;
+  /** Admission keys outside their validity window now: they never count, they only explain a refusal. */
+  retiredKeys?: readonly TrustedKey[];
+}
+
+/** The admission keys a verified root certifies at `now` (none once the root expired), as a gateway's trust. */
+export function admissionTrustFrom(root: VerifiedRoot, now: Date): Pick<GatewayTrust, 'trustedKeys' | 'threshold' | 'retiredKeys'> {
+  return roleTrustAt(root, 'admission', now);
 }
 
 export interface VerifyAdmissionOptions {
@@ -161,43 +144,22 @@ function refuse<T>(reason: RefusalReason, message: string): Verdict<T> {
   return { ok: false, reason, message };
 }
 
-/** Steps 1-3: type, signatures over the exact bytes, then parse only those bytes. */
+/** Steps 1-3 through core's one envelope opener (envelope.ts), its refusals mapped to this module's reasons. */
 function openEnvelope(
   envelope: unknown,
-  payloadType: string,
+  payloadType: typeof PAYLOAD_TYPES.admission | typeof PAYLOAD_TYPES.revocation,
   trust: GatewayTrust,
   ed: Ed25519,
 ): { ok: true; value: Record<string, unknown> } | { ok: false; reason: RefusalReason; message: string } {
-  if (typeof envelope !== 'object' || envelope === null) return { ok: false, reason: 'malformed', message: 'envelope is not an object' };
-  const env = envelope as Partial<Envelope>;
-  if (typeof env.payloadType !== 'string' || typeof env.payload !== 'string' || !Array.isArray(env.signatures) || env.signatures.length > 32) {
-    return { ok: false, reason: 'malformed', message: 'envelope needs payloadType, payload and at most 32 signatures' };
-  }
-  if (env.payloadType !== payloadType) {
-    return { ok: false, reason: 'wrong_payload_type', message: `payload type ${JSON.stringify(env.payloadType.slice(0, 80))}, expected ${payloadType}` };
-  }
-  const payload = env.payload.length <= Math.ceil((MAX_PAYLOAD_BYTES * 4) / 3) + 4 ? fromBase64(env.payload) : null;
-  if (!payload) return { ok: false, reason: 'malformed', message: 'payload is not base64 of at most 1 MiB' };
-  const message = pae(env.payloadType, payload);
-  const byId = new Map(trust.trustedKeys.map((k) => [k.keyid, k]));
-  const signers = new Set<string>();
-  for (const s of env.signatures as unknown[]) {
-    if (typeof s !== 'object' || s === null) continue;
-    const { keyid, sig } = s as { keyid?: unknown; sig?: unknown };
-    if (typeof keyid !== 'string' || typeof sig !== 'string' || signers.has(keyid)) continue;
-    const key = byId.get(keyid);
-    const sigBytes = key ? fromBase64(sig) : null;
-    if (key && sigBytes && sigBytes.length === 64 && ed.verify(sigBytes, message, key.publicKey)) signers.add(keyid);
-  }
-  const threshold = Math.max(1, trust.threshold ?? 1);
-  if (signers.size < threshold) {
-    return { ok: false, reason: 'bad_signature', message: `${signers.size} valid signature(s) by trusted admission keys, ${threshold} required` };
-  }
   let value: unknown;
   try {
-    value = JSON.parse(utf8.decode(payload));
-  } catch {
-    return { ok: false, reason: 'malformed', message: 'signed payload is not one UTF-8 JSON document' };
+    const { payload } = verifyEnvelope(envelope, payloadType, trust.trustedKeys, trust.threshold ?? 1, { ed, ...(trust.retiredKeys ? { retiredKeys: trust.retiredKeys } : {}) });
+    value = parseVerifiedJson(payload);
+  } catch (err) {
+    if (!(err instanceof DammError)) throw err;
+    if (err.code === 'payload_type_mismatch') return { ok: false, reason: 'wrong_payload_type', message: err.message };
+    const malformed = err.details?.reason === MALFORMED_ENVELOPE;
+    return { ok: false, reason: malformed ? 'malformed' : 'bad_signature', message: err.message };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'malformed', message: 'record is not an object' };
   return { ok: true, value: value as Record<string, unknown> };

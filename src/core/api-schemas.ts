@@ -97,7 +97,7 @@ export const EnrollRequest = Strict({
 export type EnrollRequest = Static<typeof EnrollRequest>;
 
 export const FrontDoor = Strict({
-  id: Type.String(),
+  id: Type.String({ description: 'Stable id of this door in the signed catalog' }),
   gatewayId: Uuid,
   region: Type.String(),
   country: Type.String(),
@@ -121,7 +121,11 @@ export const EnrollResponse = Strict({
   dns: Type.Array(Type.String()),
   allowedIps: Type.Array(Type.String()),
   persistentKeepalive: Type.Integer(),
-  frontDoor: FrontDoor,
+  frontDoor: Strict(FrontDoor.properties, {
+    description:
+      'The front door this device was placed on. Unsigned: clients take the endpoint, the gateway key and any door parameters only from ' +
+      'the door with this id in the verified signed catalog (GET /v1/catalog), and refuse when it is missing there or differs',
+  }),
   placement: Placement,
   tier: ServiceTierName,
   quotaBytes: Nullable(Type.Integer()),

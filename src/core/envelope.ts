@@ -7,9 +7,9 @@
  * an admission record, and the reverse, because the type is inside the signed
  * bytes.
  */
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, fromBase64, toBase64, toHex, utf8 } from './bytes.js';
+import { nobleEd25519, publicKeyOf, randomSeed, type Ed25519 } from './ed25519.js';
 import { DammError } from './errors.js';
 
 export const PAYLOAD_TYPES = {
@@ -52,21 +52,20 @@ export interface SigningKey {
 }
 
 export function generateSigningKey(): SigningKey {
-  const privateKey = ed25519.utils.randomSecretKey();
-  return signingKeyFromSeed(privateKey);
+  return signingKeyFromSeed(randomSeed());
 }
 
 export function signingKeyFromSeed(seed: Uint8Array): SigningKey {
-  const publicKey = ed25519.getPublicKey(seed);
+  const publicKey = publicKeyOf(seed);
   return { keyid: keyIdOf(publicKey), privateKey: seed, publicKey };
 }
 
-export function signEnvelope(payloadType: PayloadType, payload: Uint8Array, keys: SigningKey[]): Envelope {
+export function signEnvelope(payloadType: PayloadType, payload: Uint8Array, keys: readonly SigningKey[], ed: Ed25519 = nobleEd25519): Envelope {
   const message = pae(payloadType, payload);
   return {
     payloadType,
     payload: toBase64(payload),
-    signatures: keys.map((k) => ({ keyid: k.keyid, sig: toBase64(ed25519.sign(message, k.privateKey)) })),
+    signatures: keys.map((k) => ({ keyid: k.keyid, sig: toBase64(ed.sign(message, k.privateKey)) })),
   };
 }
 
@@ -75,62 +74,87 @@ export interface TrustedKey {
   publicKey: Uint8Array;
 }
 
-/**
- * Verifies an envelope against a set of trusted keys and a threshold of
- * distinct valid signers. Returns the verified payload bytes; callers parse
- * only those bytes.
- */
-export function verifyEnvelope(
-  envelope: unknown,
-  expectedType: PayloadType,
-  trusted: readonly TrustedKey[],
-  threshold = 1,
-): { payload: Uint8Array; signers: string[] } {
-  const env = checkEnvelopeShape(envelope);
-  if (env.payloadType !== expectedType) {
-    throw new DammError('payload_type_mismatch', `Expected a ${expectedType} envelope but got ${String(env.payloadType).slice(0, 80)}.`);
-  }
-  if (env.payload.length > Math.ceil((MAX_PAYLOAD_BYTES * 4) / 3) + 4) {
-    throw new DammError('signature_invalid', 'Envelope payload is larger than any DAMM document may be.');
-  }
-  const payload = fromBase64(env.payload);
-  if (!payload) throw new DammError('signature_invalid', 'Envelope payload is not valid base64.');
-  if (payload.length > MAX_PAYLOAD_BYTES) throw new DammError('signature_invalid', 'Envelope payload is larger than any DAMM document may be.');
-  const message = pae(env.payloadType, payload);
+export interface VerifyEnvelopeOptions {
+  ed?: Ed25519;
+  /**
+   * Keys that would count but are outside their validity window now. They
+   * never count; when they alone would have met the threshold the refusal
+   * says so (reason key_outside_validity_window: the "old key after its
+   * overlap ended" case), which tells an operator what to rotate.
+   */
+  retiredKeys?: readonly TrustedKey[];
+}
+
+/** Refusals of a malformed envelope carry this reason; refusals of its signatures do not. */
+export const MALFORMED_ENVELOPE = 'envelope_malformed';
+
+function malformed(message: string): DammError {
+  return new DammError('signature_invalid', message, { details: { reason: MALFORMED_ENVELOPE } });
+}
+
+function countSigners(env: Envelope, message: Uint8Array, trusted: readonly TrustedKey[], ed: Ed25519): Set<string> {
   const byId = new Map(trusted.map((k) => [k.keyid, k]));
   const signers = new Set<string>();
   for (const s of env.signatures) {
     const key = byId.get(s.keyid);
     if (!key || signers.has(s.keyid)) continue; // unknown keys and duplicate key ids count for nothing
     const sig = fromBase64(s.sig);
-    if (!sig || sig.length !== 64) continue;
-    let ok = false;
-    try {
-      ok = ed25519.verify(sig, message, key.publicKey);
-    } catch {
-      ok = false;
-    }
-    if (ok) signers.add(s.keyid);
+    if (sig && sig.length === 64 && ed.verify(sig, message, key.publicKey)) signers.add(s.keyid);
   }
-  if (signers.size < Math.max(1, threshold)) {
-    throw new DammError(
-      'signature_invalid',
-      `Envelope has ${signers.size} valid signature(s) from trusted keys; ${Math.max(1, threshold)} required.`,
-    );
+  return signers;
+}
+
+/**
+ * The one envelope opener: checks the shape, the payload type, then a
+ * threshold of distinct valid signers over PAE(type, exact bytes). Returns
+ * the verified payload bytes; callers parse only those bytes
+ * (parseVerifiedJson). Every verifier of every record type goes through here.
+ */
+export function verifyEnvelope(
+  envelope: unknown,
+  expectedType: PayloadType,
+  trusted: readonly TrustedKey[],
+  threshold = 1,
+  opts: VerifyEnvelopeOptions = {},
+): { payload: Uint8Array; signers: string[] } {
+  const env = checkEnvelopeShape(envelope);
+  if (env.payloadType !== expectedType) {
+    throw new DammError('payload_type_mismatch', `Expected a ${expectedType} envelope but got ${String(env.payloadType).slice(0, 80)}.`);
+  }
+  if (env.payload.length > Math.ceil((MAX_PAYLOAD_BYTES * 4) / 3) + 4) {
+    throw malformed('Envelope payload is larger than any DAMM document may be.');
+  }
+  const payload = fromBase64(env.payload);
+  if (!payload) throw malformed('Envelope payload is not valid base64.');
+  if (payload.length > MAX_PAYLOAD_BYTES) throw malformed('Envelope payload is larger than any DAMM document may be.');
+  const message = pae(env.payloadType, payload);
+  const ed = opts.ed ?? nobleEd25519;
+  const need = Math.max(1, threshold);
+  const signers = countSigners(env, message, trusted, ed);
+  if (signers.size < need) {
+    const retired = opts.retiredKeys ?? [];
+    if (retired.length > 0 && countSigners(env, message, [...trusted, ...retired], ed).size >= need) {
+      throw new DammError(
+        'signature_invalid',
+        `The signature(s) come from key(s) outside their validity window now; ${need} currently valid key(s) required.`,
+        { details: { reason: 'key_outside_validity_window' } },
+      );
+    }
+    throw new DammError('signature_invalid', `Envelope has ${signers.size} valid signature(s) from trusted keys; ${need} required.`);
   }
   return { payload, signers: [...signers] };
 }
 
 function checkEnvelopeShape(value: unknown): Envelope {
-  if (typeof value !== 'object' || value === null) throw new DammError('signature_invalid', 'Envelope is not an object.');
+  if (typeof value !== 'object' || value === null) throw malformed('Envelope is not an object.');
   const v = value as Record<string, unknown>;
   if (typeof v.payloadType !== 'string' || typeof v.payload !== 'string' || !Array.isArray(v.signatures)) {
-    throw new DammError('signature_invalid', 'Envelope must have payloadType, payload and signatures.');
+    throw malformed('Envelope must have payloadType, payload and signatures.');
   }
-  if (v.signatures.length > 32) throw new DammError('signature_invalid', 'Envelope carries too many signatures.');
+  if (v.signatures.length > 32) throw malformed('Envelope carries too many signatures.');
   for (const s of v.signatures) {
     if (typeof s !== 'object' || s === null || typeof (s as Signature).keyid !== 'string' || typeof (s as Signature).sig !== 'string') {
-      throw new DammError('signature_invalid', 'Each signature needs a keyid and a sig.');
+      throw malformed('Each signature needs a keyid and a sig.');
     }
   }
   return v as unknown as Envelope;
@@ -142,11 +166,11 @@ export function parseVerifiedJson(payload: Uint8Array): unknown {
   try {
     text = utf8.decode(payload);
   } catch (cause) {
-    throw new DammError('signature_invalid', 'Signed payload is not UTF-8.', { cause });
+    throw new DammError('signature_invalid', 'Signed payload is not UTF-8.', { cause, details: { reason: MALFORMED_ENVELOPE } });
   }
   try {
     return JSON.parse(text);
   } catch (cause) {
-    throw new DammError('signature_invalid', 'Signed payload is not a single JSON document.', { cause });
+    throw new DammError('signature_invalid', 'Signed payload is not a single JSON document.', { cause, details: { reason: MALFORMED_ENVELOPE } });
   }
 }

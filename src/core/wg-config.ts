@@ -2,6 +2,11 @@
  * Renders the client's WireGuard .conf. Runs in the browser (the private key
  * never leaves it) and in tests; the output is what `wg-quick` and the
  * WireGuard apps import.
+ *
+ * `peerPublicKey` and `endpoint` must come from a door of a VERIFIED catalog
+ * (core/door-binding.ts bindFrontDoor), never from the unsigned enroll
+ * answer; the addresses, DNS, allowed IPs and keepalive are the device's own
+ * settings and may come from the answer (docs/threat-model.md).
  */
 import { DammError } from './errors.js';
 import { isWireGuardKey } from './wg-key.js';

@@ -11,17 +11,21 @@
  *   3. roots 2, 3, ... until 404 (at most MAX_ROOT_WALK), walked one version
  *      at a time with core's verifyRootChain (the same steps the CLI and
  *      gateways take); the final root must not be expired;
- *   4. the catalog with verifyCatalogWithRoot: a threshold of the catalog
- *      keys that root certifies and that are valid now, unexpired, well formed.
+ *   4. the catalog with core's verifyCatalog (the one catalog verifier, the
+ *      same function the CLI runs): a threshold of the catalog keys that
+ *      root certifies and that are valid now, unexpired, exactly the
+ *      catalog's shape.
+ *
+ * The verified front doors are kept: the page renders a device config only
+ * from a door of this verified catalog (core/door-binding.ts).
  *
  * Only the pin's source differs between the two cases: with the link's pin a
  * server that hands out a different root is caught; without it the page can
  * only prove that the catalog matches the root this server publishes.
  */
-import { isCatalogPayload } from '../core/catalog-verify.js';
-import { DammError } from '../core/errors.js';
+import type { FrontDoor } from '../core/api-schemas.js';
+import { verifyCatalog } from '../core/catalog.js';
 import { MAX_ROOT_WALK, trustRoot, verifyRootChain } from '../core/trust/root.js';
-import { verifyCatalogWithRoot } from '../core/trust/verify.js';
 import { api, ApiError } from './api.js';
 import type { RootPin } from './invite.js';
 
@@ -29,15 +33,8 @@ import type { RootPin } from './invite.js';
 export type PinSource = 'invite' | 'server';
 
 export type CatalogCheck =
-  | { ok: true; pinnedBy: PinSource; rootVersion: number; version: number; issuedAt: string; expiresAt: string; frontDoors: number }
+  | { ok: true; pinnedBy: PinSource; rootVersion: number; version: number; issuedAt: string; expiresAt: string; frontDoors: FrontDoor[] }
   | { ok: false; pinnedBy: PinSource; reason: string };
-
-/** The shape check the page always did (exactly api-schemas' CatalogPayload), applied to the root-verified front doors. */
-function checkFrontDoors(frontDoors: unknown[]): unknown[] {
-  const probe = { version: 1, issuedAt: '1970-01-01T00:00:00.000Z', expiresAt: '1970-01-01T00:00:00.000Z', frontDoors };
-  if (!isCatalogPayload(probe)) throw new DammError('record_invalid', 'Signed catalog payload does not have the catalog shape.');
-  return frontDoors;
-}
 
 /** Roots 2, 3, ... until the service answers 404; one more than the walk allows, so an over-long chain is refused rather than cut short. */
 async function laterRoots(): Promise<unknown[]> {
@@ -66,8 +63,8 @@ export async function checkCatalog(pin: RootPin, now = new Date()): Promise<Cata
   const [rootV1, later, envelope] = await Promise.all([api.root(1), laterRoots(), api.catalog()]);
   try {
     const root = verifyRootChain(trustRoot(rootV1, { pinnedSha256 }), later, now, { maxWalk: MAX_ROOT_WALK }).root;
-    const { catalog } = verifyCatalogWithRoot(envelope, root, { now, validateFrontDoors: checkFrontDoors });
-    return { ok: true, pinnedBy, rootVersion: root.version, version: catalog.version, issuedAt: catalog.issuedAt, expiresAt: catalog.expiresAt, frontDoors: catalog.frontDoors.length };
+    const { catalog } = verifyCatalog(envelope, root, { now });
+    return { ok: true, pinnedBy, rootVersion: root.version, version: catalog.version, issuedAt: catalog.issuedAt, expiresAt: catalog.expiresAt, frontDoors: catalog.frontDoors };
   } catch (err) {
     return { ok: false, pinnedBy, reason: err instanceof Error ? err.message : 'unknown problem' };
   }

@@ -3,14 +3,20 @@
  *
  * 1. make the key pair here (keys.ts); only the public key is ever sent
  * 2. take the invite from the link, or get a public install pass
- * 3. enroll, render the .conf with core's renderClientConfig
+ * 3. enroll, then render the .conf with core's renderClientConfig from the
+ *    front door the answer names AS THE VERIFIED CATALOG LISTS IT (endpoint,
+ *    gateway key): the enroll answer is unsigned, so it only picks the door
+ *    (core/door-binding.ts); no verified catalog, or a door it does not hold
+ *    or describes differently, and the page shows a refusal, never a config
  * 4. deliver it: download, inline QR, copyable text, per-platform steps
  * 5. "Test my connection" (whoami), placement honesty, usage, posture
  *
  * Secrets (private key, pass, invite) live only in this module's memory for
  * the life of the page: no storage, no cookies, no logging.
  */
-import type { EnrollResponse, Posture } from '../core/api-schemas.js';
+import type { EnrollResponse, FrontDoor, Posture } from '../core/api-schemas.js';
+import { bindFrontDoor } from '../core/door-binding.js';
+import { DammError } from '../core/errors.js';
 import { renderClientConfig, tunnelName } from '../core/wg-config.js';
 import { TRANSPORT_TIER_NAMES, type TransportTier } from '../core/tiers.js';
 import { api, ApiError } from './api.js';
@@ -20,7 +26,7 @@ import { bytes, countryName, dateTime, relative, waitInWords } from './format.js
 import { parseInvite, rootPinFromLocation, takeInviteFromLocation, type RootPin } from './invite.js';
 import { generateKeyPair, type KeyPair } from './keys.js';
 import { detectPlatform, importSteps, PLATFORMS, type Platform } from './platform.js';
-import { describeProblem, invalidInviteLink, inviteOnly, type Problem } from './problems.js';
+import { describeProblem, invalidInviteLink, inviteOnly, unverifiedDoor, type Problem } from './problems.js';
 import { qrSvg } from './qr.js';
 
 // ---------------------------------------------------------------- DOM helpers
@@ -55,8 +61,12 @@ const session: {
   pass: Pass | null;
   invite: string | null;
   posture: Posture | null;
+  /** Where the root of trust comes from (the link's pin, or this server on first use). */
+  pin: RootPin;
+  /** The front doors of the last catalog this page verified, or null. */
+  doors: FrontDoor[] | null;
   busy: boolean;
-} = { keys: null, pass: null, invite: null, posture: null, busy: false };
+} = { keys: null, pass: null, invite: null, posture: null, pin: null, doors: null, busy: false };
 
 // ---------------------------------------------------------------- problems
 
@@ -142,7 +152,14 @@ async function createConnection(): Promise<void> {
       res = await enrollOnce();
     }
     session.pass = null; // used
-    showResult(res, session.keys!);
+    let door: FrontDoor;
+    try {
+      door = await verifiedDoor(res);
+    } catch (err) {
+      showProblem(unverifiedDoor(err instanceof DammError ? err.message : 'The gateway could not be checked against the signed gateway list.'));
+      return;
+    }
+    showResult(res, door, session.keys!);
   } catch (err) {
     showProblem(describeProblem(err, { usingInvite: session.pass?.kind === 'invite', publicEnrollment: session.posture?.publicEnrollment ?? null }));
   } finally {
@@ -156,23 +173,53 @@ function useInvite(token: string): void {
   $('invite-note').hidden = false;
 }
 
+/**
+ * The door the answer names, as the verified catalog lists it. The catalog
+ * checked when the page opened is tried first; a gateway that came online
+ * since (or any disagreement) needs the service's current catalog, verified
+ * afresh. Throws DammError with a sentence for the person when the door
+ * cannot be bound, or the catalog cannot be verified: then no config.
+ */
+async function verifiedDoor(res: EnrollResponse): Promise<FrontDoor> {
+  if (session.doors) {
+    try {
+      return bindFrontDoor(res.frontDoor, session.doors);
+    } catch {
+      // fall through to a fresh catalog
+    }
+  }
+  say('Checking the gateway against the signed list…');
+  let check;
+  try {
+    check = await checkCatalog(session.pin);
+  } catch {
+    throw new DammError('record_invalid', "The service's signed gateway list could not be loaded, so this page cannot check the gateway it gave you and will not give you a configuration.");
+  }
+  if (!check.ok) {
+    throw new DammError('record_invalid', `The service's signed gateway list could not be verified (${check.reason}), so this page will not give you a configuration.`);
+  }
+  session.doors = check.frontDoors;
+  return bindFrontDoor(res.frontDoor, check.frontDoors);
+}
+
 // ---------------------------------------------------------------- result
 
-function showResult(res: EnrollResponse, keys: KeyPair): void {
-  const tunnel = tunnelName('damm', res.frontDoor.region);
+/** `door` is the catalog's (verified) entry: the endpoint and gateway key come only from there. */
+function showResult(res: EnrollResponse, door: FrontDoor, keys: KeyPair): void {
+  const tunnel = tunnelName('damm', door.region);
   const file = `${tunnel}.conf`;
   const conf = renderClientConfig({
     privateKey: keys.privateKey,
     addresses: res.addresses,
     dns: res.dns,
-    peerPublicKey: res.frontDoor.publicKey,
-    endpoint: res.frontDoor.endpoint,
+    peerPublicKey: door.publicKey,
+    endpoint: door.endpoint,
     allowedIps: res.allowedIps,
     persistentKeepalive: res.persistentKeepalive,
   });
-  const udpPort = res.frontDoor.endpoint.slice(res.frontDoor.endpoint.lastIndexOf(':') + 1);
+  const udpPort = door.endpoint.slice(door.endpoint.lastIndexOf(':') + 1);
 
-  renderPlacement(res);
+  renderPlacement(res, door);
 
   // Delivery: download, QR, text.
   const download = $<HTMLButtonElement>('download');
@@ -260,14 +307,13 @@ function showResult(res: EnrollResponse, keys: KeyPair): void {
   $('result-h').focus();
 }
 
-function renderPlacement(res: EnrollResponse): void {
+function renderPlacement(res: EnrollResponse, door: FrontDoor): void {
   const p = res.placement;
   const want = p.requested.exitCountry
     ? `exit ${countryName(p.requested.exitCountry)}${p.requested.region && p.requested.region !== p.requested.exitCountry ? `, region ${p.requested.region}` : ''}`
     : p.requested.region
       ? `region ${p.requested.region}`
       : 'any exit';
-  const door = res.frontDoor;
   const tier = TRANSPORT_TIER_NAMES[door.tier as TransportTier] ?? door.tier;
   const box = $('placement');
   box.className = p.honoured ? 'card placement' : 'card placement warn';
@@ -349,10 +395,11 @@ async function loadPosture(pin: RootPin): Promise<void> {
   }
   try {
     const c = await checkCatalog(pin);
+    if (c.ok) session.doors = c.frontDoors;
     catalogLine.dataset['verified'] = String(c.ok);
     catalogLine.dataset['pin'] = c.pinnedBy;
     catalogLine.textContent = c.ok
-      ? `Gateway list: version ${c.version}, ${c.frontDoors} front door(s), signed ${relative(new Date(c.issuedAt))}, valid until ${dateTime(new Date(c.expiresAt))}. Its signature was checked in this page against the service's root of trust (version ${c.rootVersion}). ${PIN_SOURCE[c.pinnedBy]} ${PIN_MEANING[c.pinnedBy]}`
+      ? `Gateway list: version ${c.version}, ${c.frontDoors.length} front door(s), signed ${relative(new Date(c.issuedAt))}, valid until ${dateTime(new Date(c.expiresAt))}. Its signature was checked in this page against the service's root of trust (version ${c.rootVersion}). ${PIN_SOURCE[c.pinnedBy]} ${PIN_MEANING[c.pinnedBy]}`
       : `Warning: the gateway list could not be verified (${c.reason}). ${PIN_SOURCE[c.pinnedBy]} Tell the people who run this service.`;
   } catch {
     catalogLine.dataset['verified'] = 'unknown';
@@ -390,6 +437,7 @@ function fillExitChoices(p: Posture): void {
 function init(): void {
   // The pin first: taking the invite clears the address, fragment included. The pin is never sent anywhere.
   const pin = rootPinFromLocation(location);
+  session.pin = pin;
   const fromLink = takeInviteFromLocation(location, history);
   $('go').onclick = () => void createConnection();
   $('retry').onclick = () => void createConnection();

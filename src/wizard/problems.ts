@@ -55,6 +55,20 @@ export function inviteOnly(): Problem {
   });
 }
 
+/**
+ * Enrolled, but the gateway in the answer could not be checked against the
+ * service's signed gateway list: no configuration is shown (core/door-binding.ts).
+ * `message` is the sentence saying what did not match.
+ */
+export function unverifiedDoor(message: string): Problem {
+  return base('door_unverified', 'No configuration: the gateway could not be checked', message, {
+    next: [
+      'Try again later, or from another network: a public Wi-Fi or a proxy may be changing what the service sends you.',
+      'If it happens again, tell the people who run this service what this page said.',
+    ],
+  });
+}
+
 export function describeProblem(err: unknown, ctx: ProblemContext): Problem {
   const now = ctx.now ?? new Date();
   if (err instanceof NetworkError) {

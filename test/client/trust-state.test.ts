@@ -9,9 +9,8 @@ import { fromBase64, toHex } from '../../src/core/bytes.js';
 import type { Envelope, SigningKey } from '../../src/core/envelope.js';
 import { DammError } from '../../src/core/errors.js';
 import { buildRoot, signRoot } from '../../src/core/trust/root.js';
-import { type CatalogBody } from '../../src/core/trust/verify.js';
 import { nodeAtomicFs, STATE_FILE, TrustClient, TrustStateStore, type AtomicFs, type TrustFetcher } from '../../src/client/trust-state.js';
-import { T0, MIN, DAY, at, key, signCatalog } from '../helpers/trust-fixtures.js';
+import { T0, MIN, DAY, at, key, signCatalog, type CatalogBody } from '../helpers/trust-fixtures.js';
 
 
 const [R1, R2, C1, C2, A1] = ['r1', 'r2', 'c1', 'c2', 'a1'].map(key) as [SigningKey, SigningKey, SigningKey, SigningKey, SigningKey];

@@ -6,7 +6,7 @@ import { tableCounts } from '../helpers/db.js';
 import { wgKeyPair } from '../helpers/keys.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { verifyCatalog } from '../../src/core/catalog.js';
-import { fromBase64 } from '../../src/core/bytes.js';
+import { trustRoot } from '../../src/core/trust/root.js';
 import { heartbeat } from '../../src/control-plane/services/gateways.js';
 
 test('a registration token works once, and registration validates what the gateway sends', async () => {
@@ -66,19 +66,19 @@ test('a gateway that stops heartbeating drops out of the catalog and placement; 
   const clock = new ManualClock(new Date());
   const cp = await startTestControlPlane({ clock, config: { gatewayOfflineAfterSeconds: 60, mintLimitPerHour: 100 } });
   try {
-    const keys = (await cp.call('GET', '/v1/keys')).body.catalog.map((k: any) => ({ keyid: k.keyid, publicKey: fromBase64(k.publicKey)! }));
-    const read = async (lastSeen?: any) => verifyCatalog((await cp.call('GET', '/v1/catalog')).body, { trustedKeys: keys, now: clock.now(), lastSeen });
+    const root = trustRoot((await cp.call('GET', '/v1/trust/root/1.json')).body);
+    const read = async (lastSeen?: any) => verifyCatalog((await cp.call('GET', '/v1/catalog')).body, root, { now: clock.now(), lastSeen });
     const nl = await registerTestGateway(cp, { publicKey: wgKeyPair().publicKey, region: 'NL', country: 'NL' });
     const de = await registerTestGateway(cp, { publicKey: wgKeyPair().publicKey, region: 'DE', country: 'DE', tiers: ['T0', 'T1'] });
     const v1 = await read();
     assert.equal(v1.catalog.frontDoors.length, 3);
     assert.deepEqual(v1.catalog.frontDoors.map((d) => d.tier).sort(), ['T0', 'T0', 'T1']);
-    assert.equal((await read(v1.seen)).seen.version, v1.seen.version, 'unchanged doors, same version');
+    assert.equal((await read(v1)).version, v1.version, 'unchanged doors, same version');
 
     clock.advance(45);
     await heartbeat(cp.database.db, de.gatewayId, clock.now());
     clock.advance(30); // NL last seen 75 s ago, DE 30 s ago
-    const v2 = await read(v1.seen);
+    const v2 = await read(v1);
     assert.ok(v2.catalog.version > v1.catalog.version);
     assert.deepEqual([...new Set(v2.catalog.frontDoors.map((d) => d.region))], ['DE']);
     const posture = (await cp.call('GET', '/v1/posture')).body;
@@ -91,6 +91,12 @@ test('a gateway that stops heartbeating drops out of the catalog and placement; 
     assert.equal(e.body.placement.honoured, false);
     assert.equal(e.body.placement.given.region, 'DE');
     assert.match(e.body.placement.reason, /offline/);
+    // The answer names its door by the catalog's id, and describes it exactly as the signed catalog does
+    // (the wizard renders the config from the catalog's entry: core/door-binding.ts).
+    const signedDoor = (await read(v2)).catalog.frontDoors.find((d) => d.id === e.body.frontDoor.id);
+    assert.deepEqual(e.body.frontDoor, signedDoor);
+    assert.equal(e.body.frontDoor.tier, 'T0', 'the lowest tier door of the gateway');
+    assert.equal(new Set(v1.catalog.frontDoors.map((d) => d.id)).size, 3, 'door ids are unique in the catalog');
     void nl;
 
     clock.advance(120); // everything offline
@@ -111,10 +117,10 @@ test('the catalog is re-signed before it expires', async () => {
   const cp = await startTestControlPlane({ clock, config: { catalogTtlSeconds: 3600, gatewayOfflineAfterSeconds: 100000 } });
   try {
     await registerTestGateway(cp, { publicKey: wgKeyPair().publicKey });
-    const keys = (await cp.call('GET', '/v1/keys')).body.catalog.map((k: any) => ({ keyid: k.keyid, publicKey: fromBase64(k.publicKey)! }));
-    const a = verifyCatalog((await cp.call('GET', '/v1/catalog')).body, { trustedKeys: keys, now: clock.now() });
+    const root = trustRoot((await cp.call('GET', '/v1/trust/root/1.json')).body);
+    const a = verifyCatalog((await cp.call('GET', '/v1/catalog')).body, root, { now: clock.now() });
     clock.advance(1801);
-    const b = verifyCatalog((await cp.call('GET', '/v1/catalog')).body, { trustedKeys: keys, now: clock.now(), lastSeen: a.seen });
+    const b = verifyCatalog((await cp.call('GET', '/v1/catalog')).body, root, { now: clock.now(), lastSeen: a });
     assert.equal(b.catalog.version, a.catalog.version + 1);
     assert.ok(Date.parse(b.catalog.expiresAt) > Date.parse(a.catalog.expiresAt));
   } finally {

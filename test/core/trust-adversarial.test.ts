@@ -20,17 +20,10 @@ import {
   type RootDocument,
   type VerifiedRoot,
 } from '../../src/core/trust/root.js';
-import {
-  signAdmission,
-  signRevocation,
-  verifyAdmissionWithRoot,
-  verifyCatalogWithRoot,
-  verifyRevocationWithRoot,
-  type AdmissionRecord,
-  type CatalogBody,
-} from '../../src/core/trust/verify.js';
+import { signRecord, verifyAdmission, verifyRevocation, type AdmissionRecord } from '../../src/core/admission.js';
+import { verifyCatalog } from '../../src/core/catalog.js';
 import { nodeAtomicFs, TrustStateStore, type AtomicFs, type TrustState } from '../../src/client/trust-state.js';
-import { T0, MIN, DAY, at, key, signCatalog } from '../helpers/trust-fixtures.js';
+import { T0, MIN, DAY, at, key, signCatalog, gatewayTrustFrom, refused, DEVICE_ID, DOOR, type CatalogBody } from '../helpers/trust-fixtures.js';
 
 
 // --- fixtures ---------------------------------------------------------------
@@ -83,12 +76,12 @@ const WG_KEY = toBase64(new Uint8Array(32).fill(7));
 function admission(over: Partial<AdmissionRecord> = {}): AdmissionRecord {
   return {
     kind: 'admission',
-    deviceId: 'dev-1',
+    deviceId: DEVICE_ID,
     publicKey: WG_KEY,
-    allowedIps: ['10.8.0.2/32'],
+    allowedIps: ['10.8.0.2/32', 'fd00::2/128'],
     scope: 'default',
     notBefore: at(-MIN).toISOString(),
-    notAfter: at(30 * DAY).toISOString(),
+    notAfter: at(DAY).toISOString(),
     ...over,
   };
 }
@@ -118,41 +111,41 @@ describe('trust adversarial: signatures', () => {
     const sig = fromBase64(env.signatures[0]!.sig)!;
     sig[10] = sig[10]! ^ 0xff;
     const forged = { ...env, signatures: [{ keyid: C1.keyid, sig: toBase64(sig) }] };
-    rejects(() => verifyCatalogWithRoot(forged, root, { now }), 'signature_invalid');
+    rejects(() => verifyCatalog(forged, root, { now }), 'signature_invalid');
   });
 
   it('payload changed after signing is rejected', () => {
     const { root } = root1();
     const env = signCatalog(catalog(1), [C1]);
     const tampered = { ...env, payload: toBase64(utf8.encode(JSON.stringify(catalog(99)))) };
-    rejects(() => verifyCatalogWithRoot(tampered, root, { now }), 'signature_invalid');
+    rejects(() => verifyCatalog(tampered, root, { now }), 'signature_invalid');
   });
 
   it('signature by an untrusted key is rejected', () => {
     const { root } = root1();
-    rejects(() => verifyCatalogWithRoot(signCatalog(catalog(1), [EVIL]), root, { now }), 'signature_invalid');
+    rejects(() => verifyCatalog(signCatalog(catalog(1), [EVIL]), root, { now }), 'signature_invalid');
   });
 
   it('signature by an untrusted key claiming a trusted key id is rejected', () => {
     const { root } = root1();
     const env = signCatalog(catalog(1), [EVIL]);
     const spoofed = { ...env, signatures: [{ keyid: C1.keyid, sig: env.signatures[0]!.sig }] };
-    rejects(() => verifyCatalogWithRoot(spoofed, root, { now }), 'signature_invalid');
+    rejects(() => verifyCatalog(spoofed, root, { now }), 'signature_invalid');
   });
 
   it('signature by a key of another role (admission key on a catalog) is rejected', () => {
     const { root } = root1();
-    rejects(() => verifyCatalogWithRoot(signCatalog(catalog(1), [A1]), root, { now }), 'signature_invalid');
-    rejects(() => verifyAdmissionWithRoot(signAdmission(admission(), [C1]), root, { now, scope: 'default' }), 'signature_invalid');
+    rejects(() => verifyCatalog(signCatalog(catalog(1), [A1]), root, { now }), 'signature_invalid');
+    refused(verifyAdmission(signRecord(admission(), [C1]), gatewayTrustFrom(root, now), now), 'bad_signature');
   });
 
   it('duplicate signatures are not counted toward a threshold', () => {
     const { root } = root1({ catalog: [{ key: C1 }, { key: C2 }], catalogThreshold: 2 });
     const env = signCatalog(catalog(1), [C1]);
     const doubled = { ...env, signatures: [env.signatures[0]!, env.signatures[0]!] };
-    rejects(() => verifyCatalogWithRoot(doubled, root, { now }), 'signature_invalid');
+    rejects(() => verifyCatalog(doubled, root, { now }), 'signature_invalid');
     // and the honest 2-of-2 passes
-    assert.equal(verifyCatalogWithRoot(signCatalog(catalog(1), [C1, C2]), root, { now }).signers.length, 2);
+    assert.equal(verifyCatalog(signCatalog(catalog(1), [C1, C2]), root, { now }).signers.length, 2);
   });
 
   it('duplicate root signatures are not counted toward the root threshold', () => {
@@ -175,7 +168,7 @@ describe('trust adversarial: signatures', () => {
   it('a hand-built root object is not accepted as verified', () => {
     const { root } = root1();
     const fake = { ...root } as VerifiedRoot;
-    rejects(() => verifyCatalogWithRoot(signCatalog(catalog(1), [C1]), fake, { now }), 'trust_invalid');
+    rejects(() => verifyCatalog(signCatalog(catalog(1), [C1]), fake, { now }), 'trust_invalid');
   });
 });
 
@@ -222,7 +215,7 @@ describe('trust adversarial: root chain', () => {
     const { root } = root1();
     const v2 = signRoot(rootDoc({ version: 2, root: [R1], catalog: [{ key: C1 }], expiresAt: at(-MIN) }), [R1]);
     rejects(() => verifyRootChain(root, [v2], now), 'trust_invalid', 'root_expired');
-    rejects(() => verifyCatalogWithRoot(signCatalog(catalog(1), [C1]), verifyNextRoot(root, v2), { now }), 'trust_invalid', 'root_expired');
+    rejects(() => verifyCatalog(signCatalog(catalog(1), [C1]), verifyNextRoot(root, v2), { now }), 'trust_invalid', 'root_expired');
   });
 
   it('expired intermediate roots are walked through (TUF 5.3.5)', () => {
@@ -249,55 +242,57 @@ describe('trust adversarial: root chain', () => {
 describe('trust adversarial: payloads', () => {
   it('admission record presented as a catalog is rejected', () => {
     const { root } = root1();
-    rejects(() => verifyCatalogWithRoot(signAdmission(admission(), [A1]), root, { now }), 'payload_type_mismatch');
+    rejects(() => verifyCatalog(signRecord(admission(), [A1]), root, { now }), 'payload_type_mismatch');
   });
 
   it('catalog presented as an admission record is rejected', () => {
     const { root } = root1();
-    rejects(() => verifyAdmissionWithRoot(signCatalog(catalog(1), [C1]), root, { now, scope: 'default' }), 'payload_type_mismatch');
+    refused(verifyAdmission(signCatalog(catalog(1), [C1]), gatewayTrustFrom(root, now), now), 'wrong_payload_type');
   });
 
   it('revocation presented as an admission record (and the reverse) is rejected', () => {
     const { root } = root1();
-    const rev = signRevocation({ kind: 'revocation', deviceId: 'dev-1', publicKey: WG_KEY, scope: 'default', revokedAt: now.toISOString() }, [A1]);
-    rejects(() => verifyAdmissionWithRoot(rev, root, { now, scope: 'default' }), 'payload_type_mismatch');
-    rejects(() => verifyRevocationWithRoot(signAdmission(admission(), [A1]), root, { now, scope: 'default' }), 'payload_type_mismatch');
+    const rev = signRecord({ kind: 'revocation', deviceId: DEVICE_ID, publicKey: WG_KEY, scope: 'default', revokedAt: '2026-06-01T00:00:00Z' }, [A1]);
+    assert.ok(verifyRevocation(rev, gatewayTrustFrom(root, now)).ok, 'the revocation itself is valid');
+    refused(verifyAdmission(rev, gatewayTrustFrom(root, now), now), 'wrong_payload_type');
+    refused(verifyRevocation(signRecord(admission(), [A1]), gatewayTrustFrom(root, now)), 'wrong_payload_type');
   });
 
   it('catalog envelope relabelled with another payload type is rejected', () => {
     const { root } = root1();
     const env = signCatalog(catalog(1), [C1]);
-    rejects(() => verifyCatalogWithRoot({ ...env, payloadType: PAYLOAD_TYPES.admission }, root, { now }), 'payload_type_mismatch');
-    rejects(() => verifyAdmissionWithRoot({ ...env, payloadType: PAYLOAD_TYPES.admission }, root, { now, scope: 'default' }), 'signature_invalid');
+    rejects(() => verifyCatalog({ ...env, payloadType: PAYLOAD_TYPES.admission }, root, { now }), 'payload_type_mismatch');
+    refused(verifyAdmission({ ...env, payloadType: PAYLOAD_TYPES.admission }, gatewayTrustFrom(root, now), now), 'bad_signature');
   });
 
   it('oversized payload is rejected before parsing', () => {
     const { root } = root1();
     const big = catalog(1, { frontDoors: ['x'.repeat((1 << 20) + 10)] });
-    rejects(() => verifyCatalogWithRoot(signCatalog(big, [C1]), root, { now }), 'signature_invalid');
+    rejects(() => verifyCatalog(signCatalog(big, [C1]), root, { now }), 'signature_invalid');
   });
 
   it('trailing-garbage payload is rejected even with a valid signature', () => {
     const { root } = root1();
     const bytes = utf8.encode(`${JSON.stringify(catalog(1))}{"version":999}`);
-    rejects(() => verifyCatalogWithRoot(rawEnvelope(PAYLOAD_TYPES.catalog, bytes, [C1]), root, { now }), 'signature_invalid');
+    rejects(() => verifyCatalog(rawEnvelope(PAYLOAD_TYPES.catalog, bytes, [C1]), root, { now }), 'signature_invalid');
   });
 
   it('unknown catalog fields are refused', () => {
     const { root } = root1();
     const bytes = utf8.encode(JSON.stringify({ ...catalog(1), trustMe: true }));
-    rejects(() => verifyCatalogWithRoot(rawEnvelope(PAYLOAD_TYPES.catalog, bytes, [C1]), root, { now }), 'record_invalid');
+    rejects(() => verifyCatalog(rawEnvelope(PAYLOAD_TYPES.catalog, bytes, [C1]), root, { now }), 'record_invalid');
   });
 
   it('admission record for another scope is rejected', () => {
     const { root } = root1();
-    rejects(() => verifyAdmissionWithRoot(signAdmission(admission({ scope: 'other' }), [A1]), root, { now, scope: 'default' }), 'record_invalid', 'scope_mismatch');
+    refused(verifyAdmission(signRecord(admission({ scope: 'other' }), [A1]), gatewayTrustFrom(root, now), now), 'wrong_scope');
+    refused(verifyRevocation(signRecord({ kind: 'revocation', deviceId: DEVICE_ID, publicKey: WG_KEY, scope: 'other', revokedAt: '2026-06-01T00:00:00Z' }, [A1]), gatewayTrustFrom(root, now)), 'wrong_scope');
   });
 
   it('expired admission record is rejected', () => {
     const { root } = root1();
     const rec = admission({ notBefore: at(-2 * DAY).toISOString(), notAfter: at(-DAY).toISOString() });
-    rejects(() => verifyAdmissionWithRoot(signAdmission(rec, [A1]), root, { now, scope: 'default' }), 'record_invalid', 'admission_expired');
+    refused(verifyAdmission(signRecord(rec, [A1]), gatewayTrustFrom(root, now), now), 'expired');
   });
 });
 
@@ -306,9 +301,9 @@ describe('trust adversarial: payloads', () => {
 describe('trust adversarial: versions and time', () => {
   it('catalog rollback is rejected', () => {
     const { root } = root1();
-    const v5 = verifyCatalogWithRoot(signCatalog(catalog(5), [C1]), root, { now });
+    const v5 = verifyCatalog(signCatalog(catalog(5), [C1]), root, { now });
     rejects(
-      () => verifyCatalogWithRoot(signCatalog(catalog(4), [C1]), root, { now, lastSeen: v5 }),
+      () => verifyCatalog(signCatalog(catalog(4), [C1]), root, { now, lastSeen: v5 }),
       'catalog_rollback',
       'rollback',
     );
@@ -316,21 +311,21 @@ describe('trust adversarial: versions and time', () => {
 
   it('catalog with the same version but different bytes is rejected', () => {
     const { root } = root1();
-    const v5 = verifyCatalogWithRoot(signCatalog(catalog(5), [C1]), root, { now });
-    const twin = signCatalog(catalog(5, { frontDoors: [{ host: 'evil.example' }] }), [C1]);
-    rejects(() => verifyCatalogWithRoot(twin, root, { now, lastSeen: v5 }), 'catalog_rollback', 'equivocation');
+    const v5 = verifyCatalog(signCatalog(catalog(5), [C1]), root, { now });
+    const twin = signCatalog(catalog(5, { frontDoors: [DOOR] }), [C1]);
+    rejects(() => verifyCatalog(twin, root, { now, lastSeen: v5 }), 'catalog_rollback', 'equivocation');
     // the same bytes again are fine (a refetch)
-    assert.equal(verifyCatalogWithRoot(signCatalog(catalog(5), [C1]), root, { now, lastSeen: v5 }).version, 5);
+    assert.equal(verifyCatalog(signCatalog(catalog(5), [C1]), root, { now, lastSeen: v5 }).version, 5);
   });
 
   it('expired catalog is rejected; within the grace period it is returned flagged stale', () => {
     const { root } = root1();
     const env = signCatalog(catalog(1, { issuedAt: at(-2 * DAY).toISOString(), expiresAt: at(-MIN).toISOString() }), [C1]);
-    rejects(() => verifyCatalogWithRoot(env, root, { now }), 'catalog_expired');
-    const graced = verifyCatalogWithRoot(env, root, { now, graceSeconds: 3600 });
+    rejects(() => verifyCatalog(env, root, { now }), 'catalog_expired');
+    const graced = verifyCatalog(env, root, { now, graceSeconds: 3600 });
     assert.equal(graced.stale, true);
-    rejects(() => verifyCatalogWithRoot(env, root, { now: at(61 * MIN), graceSeconds: 3600 }), 'catalog_expired');
-    assert.equal(verifyCatalogWithRoot(signCatalog(catalog(2), [C1]), root, { now, graceSeconds: 3600 }).stale, false);
+    rejects(() => verifyCatalog(env, root, { now: at(61 * MIN), graceSeconds: 3600 }), 'catalog_expired');
+    assert.equal(verifyCatalog(signCatalog(catalog(2), [C1]), root, { now, graceSeconds: 3600 }).stale, false);
   });
 
   it('old key after its overlap ended is rejected', () => {
@@ -343,43 +338,50 @@ describe('trust adversarial: versions and time', () => {
     const r2 = verifyNextRoot(r1, v2);
     const later = at(8 * DAY);
     const oldOnly = signCatalog(catalog(9, { issuedAt: later.toISOString(), expiresAt: at(9 * DAY).toISOString() }), [C1]);
-    rejects(() => verifyCatalogWithRoot(oldOnly, r2, { now: later }), 'signature_invalid', 'key_outside_validity_window');
+    rejects(() => verifyCatalog(oldOnly, r2, { now: later }), 'signature_invalid', 'key_outside_validity_window');
     // a backdated issuedAt does not help: windows are judged at the verifier's now
     const backdated = signCatalog(catalog(9, { issuedAt: at(DAY).toISOString(), expiresAt: at(9 * DAY).toISOString() }), [C1]);
-    rejects(() => verifyCatalogWithRoot(backdated, r2, { now: later }), 'signature_invalid', 'key_outside_validity_window');
+    rejects(() => verifyCatalog(backdated, r2, { now: later }), 'signature_invalid', 'key_outside_validity_window');
     // the same is true for admission keys
     const A2 = key('adm2');
     const v2a = signRoot(
       rootDoc({ version: 2, root: [R1], catalog: [{ key: C1 }], admission: [{ key: A1, notAfter: at(7 * DAY) }, { key: A2, notBefore: T0 }] }),
       [R1],
     );
-    const rec = admission({ notAfter: at(30 * DAY).toISOString() });
-    rejects(
-      () => verifyAdmissionWithRoot(signAdmission(rec, [A1]), verifyNextRoot(r1, v2a), { now: later, scope: 'default' }),
-      'signature_invalid',
-      'key_outside_validity_window',
-    );
+    const rec = admission({ notBefore: at(5 * DAY).toISOString(), notAfter: at(11 * DAY).toISOString() });
+    const r2a = verifyNextRoot(r1, v2a);
+    refused(verifyAdmission(signRecord(rec, [A1]), gatewayTrustFrom(r2a, later), later), 'bad_signature', /outside their validity window/);
+    // during the overlap the old key still counts, and after it the new key does
+    assert.ok(verifyAdmission(signRecord(rec, [A1]), gatewayTrustFrom(r2a, at(6 * DAY)), at(6 * DAY)).ok);
+    assert.ok(verifyAdmission(signRecord(rec, [A2]), gatewayTrustFrom(r2a, later), later).ok);
   });
 
   it('client clock skew: issuedAt up to 5 minutes ahead is accepted, more is rejected, expiry has no allowance', () => {
     const { root } = root1();
     const ahead = (ms: number) => signCatalog(catalog(1, { issuedAt: at(ms).toISOString() }), [C1]);
-    assert.equal(verifyCatalogWithRoot(ahead(5 * MIN), root, { now }).version, 1);
-    rejects(() => verifyCatalogWithRoot(ahead(5 * MIN + 1000), root, { now }), 'record_invalid', 'issued_in_future');
+    assert.equal(verifyCatalog(ahead(5 * MIN), root, { now }).version, 1);
+    rejects(() => verifyCatalog(ahead(5 * MIN + 1000), root, { now }), 'record_invalid', 'issued_in_future');
     // expiry: rejected at exactly expiresAt, accepted 1 ms before
     const exp = signCatalog(catalog(1, { issuedAt: at(-DAY).toISOString(), expiresAt: T0.toISOString() }), [C1]);
-    rejects(() => verifyCatalogWithRoot(exp, root, { now }), 'catalog_expired');
-    assert.equal(verifyCatalogWithRoot(exp, root, { now: at(-1) }).stale, false);
+    rejects(() => verifyCatalog(exp, root, { now }), 'catalog_expired');
+    assert.equal(verifyCatalog(exp, root, { now: at(-1) }).stale, false);
     // a freshly certified key (notBefore 4 min ahead of a slow client clock) already counts
     const { root: rSlow } = root1({ catalog: [{ key: C2, notBefore: at(4 * MIN) }] });
-    assert.equal(verifyCatalogWithRoot(signCatalog(catalog(1), [C2]), rSlow, { now }).version, 1);
+    assert.equal(verifyCatalog(signCatalog(catalog(1), [C2]), rSlow, { now }).version, 1);
     const { root: rTooSlow } = root1({ catalog: [{ key: C2, notBefore: at(6 * MIN) }] });
-    rejects(() => verifyCatalogWithRoot(signCatalog(catalog(1), [C2]), rTooSlow, { now }), 'signature_invalid', 'key_outside_validity_window');
+    rejects(() => verifyCatalog(signCatalog(catalog(1), [C2]), rTooSlow, { now }), 'signature_invalid', 'key_outside_validity_window');
     // admission records follow the same rule
     const early = admission({ notBefore: at(4 * MIN).toISOString() });
-    assert.equal(verifyAdmissionWithRoot(signAdmission(early, [A1]), root, { now, scope: 'default' }).record.deviceId, 'dev-1');
+    const accepted = verifyAdmission(signRecord(early, [A1]), gatewayTrustFrom(root, now), now);
+    assert.ok(accepted.ok && accepted.record.deviceId === DEVICE_ID);
     const tooEarly = admission({ notBefore: at(6 * MIN).toISOString() });
-    rejects(() => verifyAdmissionWithRoot(signAdmission(tooEarly, [A1]), root, { now, scope: 'default' }), 'record_invalid', 'admission_not_yet_valid');
+    refused(verifyAdmission(signRecord(tooEarly, [A1]), gatewayTrustFrom(root, now), now), 'not_yet_valid');
+    // and so do admission keys: one certified from 4 min ahead already counts, from 6 min ahead not yet
+    const A3 = key('adm3');
+    const { root: aSlow } = root1({ admission: [{ key: A3, notBefore: at(4 * MIN) }] });
+    assert.ok(verifyAdmission(signRecord(admission(), [A3]), gatewayTrustFrom(aSlow, now), now).ok);
+    const { root: aTooSlow } = root1({ admission: [{ key: A3, notBefore: at(6 * MIN) }] });
+    refused(verifyAdmission(signRecord(admission(), [A3]), gatewayTrustFrom(aTooSlow, now), now), 'bad_signature', /outside their validity window/);
   });
 });
 
@@ -442,12 +444,12 @@ describe('trust positive paths', () => {
     );
     const r2 = verifyRootChain(r1, [v2], now).root;
     const both = signCatalog(catalog(2), [C1, C2]);
-    assert.equal(verifyCatalogWithRoot(both, r1, { now }).version, 2); // a client that has not updated its root yet
-    assert.deepEqual(verifyCatalogWithRoot(both, r2, { now }).signers.sort(), [C1.keyid, C2.keyid].sort());
+    assert.equal(verifyCatalog(both, r1, { now }).version, 2); // a client that has not updated its root yet
+    assert.deepEqual(verifyCatalog(both, r2, { now }).signers.sort(), [C1.keyid, C2.keyid].sort());
     // after the overlap, the new key alone suffices under the new root
     const later = at(8 * DAY);
     const newOnly = signCatalog(catalog(3, { issuedAt: later.toISOString(), expiresAt: at(10 * DAY).toISOString() }), [C2]);
-    assert.equal(verifyCatalogWithRoot(newOnly, r2, { now: later }).version, 3);
+    assert.equal(verifyCatalog(newOnly, r2, { now: later }).version, 3);
   });
 
   it('root key rotation: a walk through three root key sets', () => {
@@ -460,7 +462,7 @@ describe('trust positive paths', () => {
     assert.equal(up.root.version, 4);
     assert.equal(up.walked.length, 3);
     assert.deepEqual(up.rotatedRoles, ['catalog']);
-    assert.equal(verifyCatalogWithRoot(signCatalog(catalog(1), [C2]), up.root, { now }).version, 1);
+    assert.equal(verifyCatalog(signCatalog(catalog(1), [C2]), up.root, { now }).version, 1);
     // the retired root key A can no longer move the chain
     rejects(() => verifyNextRoot(up.root, signRoot(rootDoc({ version: 5, root: [RA], catalog: [{ key: EVIL }] }), [RA])), 'signature_invalid');
   });
@@ -468,7 +470,7 @@ describe('trust positive paths', () => {
   it('fast-forward recovery: after the catalog key is rotated out, the huge version signed by the leaked key is forgotten', () => {
     const { root: r1 } = root1();
     // the leaked key C1 signs an enormous version, and the client accepts it
-    const ff = verifyCatalogWithRoot(signCatalog(catalog(2 ** 40), [C1]), r1, { now });
+    const ff = verifyCatalog(signCatalog(catalog(2 ** 40), [C1]), r1, { now });
     const lastSeen = { version: ff.version, payloadSha256: ff.payloadSha256 };
     // the operator rotates C1 out, no overlap (leaked key runbook)
     const v2 = signRoot(rootDoc({ version: 2, root: [R1], catalog: [{ key: C2, notBefore: T0 }] }), [R1]);
@@ -476,12 +478,12 @@ describe('trust positive paths', () => {
     assert.deepEqual(up.rotatedRoles, ['catalog']);
     const honest = signCatalog(catalog(6), [C2]);
     // without the reset the client would be stuck forever ...
-    rejects(() => verifyCatalogWithRoot(honest, up.root, { now, lastSeen }), 'catalog_rollback');
+    rejects(() => verifyCatalog(honest, up.root, { now, lastSeen }), 'catalog_rollback');
     // ... TUF 5.3.11: rotated role => forget lastSeen
-    const after = verifyCatalogWithRoot(honest, up.root, { now, lastSeen: up.rotatedRoles.includes('catalog') ? null : lastSeen });
+    const after = verifyCatalog(honest, up.root, { now, lastSeen: up.rotatedRoles.includes('catalog') ? null : lastSeen });
     assert.equal(after.version, 6);
     // and the leaked key's catalog is refused under the new root
-    rejects(() => verifyCatalogWithRoot(signCatalog(catalog(2 ** 40 + 1), [C1]), up.root, { now }), 'signature_invalid');
+    rejects(() => verifyCatalog(signCatalog(catalog(2 ** 40 + 1), [C1]), up.root, { now }), 'signature_invalid');
   });
 
   it('a 2-of-3 root threshold with one key lost still rotates the root', () => {

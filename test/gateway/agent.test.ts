@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { GatewayAgent } from '../../src/gateway/agent/agent.js';
 import { HttpControlPlaneApi } from '../../src/gateway/agent/api.js';
-import { nativeEd25519 } from '../../src/gateway/agent/crypto.js';
+import { nodeEd25519 } from '../../src/platform/node-ed25519.js';
 import { ManualClock, systemClock, type Clock } from '../../src/core/clock.js';
 import { admissionRecordFor, signRecord } from '../../src/core/admission.js';
 import { generateSigningKey } from '../../src/core/envelope.js';
@@ -64,7 +64,7 @@ async function startAgent(cp: { url: string }, opts: { token?: string; stateDir?
     nat: false,
     clock: opts.clock ?? systemClock,
     log,
-    ed: nativeEd25519(),
+    ed: nodeEd25519(),
     reconcileIntervalMs: 3_600_000,
     heartbeatIntervalMs: 3_600_000,
     pollWaitSeconds: 5,

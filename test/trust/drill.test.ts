@@ -17,7 +17,8 @@ import { generateBackupIdentity } from '../../src/backup/identity.js';
 import { createBackup } from '../../src/backup/backup.js';
 import { restoreBackup } from '../../src/backup/restore.js';
 import { TrustClient, TrustStateStore } from '../../src/client/trust-state.js';
-import { signAdmission, verifyAdmissionWithRoot, type AdmissionRecord } from '../../src/core/trust/index.js';
+import { admissionTrustFrom, signRecord, verifyAdmission, type AdmissionRecord } from '../../src/core/admission.js';
+import type { VerifiedRoot } from '../../src/core/trust/index.js';
 import { keysDir, readOnlineKeyFiles } from '../../src/control-plane/keyring.js';
 import { rotateOnlineKey } from '../../src/control-plane/trust/rotate.js';
 import { startTestControlPlane, registerTestGateway, type TestControlPlane } from '../helpers/control-plane.js';
@@ -26,6 +27,13 @@ import { wgKeyPair } from '../helpers/keys.js';
 import { enrollDevices, httpTrustFetcher, moveRootToVault, payloadSha256 } from './helpers.js';
 
 const bare = (ip: string) => ip.replace(/\/\d+$/, '');
+
+/** What a gateway pinned to `root` runs on a record (core's one admission verifier); throws with its refusal. */
+function gatewayVerifies(cp: TestControlPlane, root: VerifiedRoot, scope: string, envelope: unknown, now = new Date()): AdmissionRecord {
+  const v = verifyAdmission(envelope, { scope, pools: cp.ctx.pools, ...admissionTrustFrom(root, now) }, now);
+  assert.ok(v.ok, v.ok ? '' : `${v.reason}: ${v.message}`);
+  return v.record;
+}
 
 test('drill: lose the catalog key and the database, restore the encrypted backup, rotate with the root key; nobody re-enrolls', async (t) => {
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -63,7 +71,7 @@ test('drill: lose the catalog key and the database, restore the encrypted backup
   const root1 = await client.currentRoot();
   const records1 = await snapshot(cp);
   assert.equal(records1.length, devices.length);
-  for (const rec of records1) verifyAdmissionWithRoot(rec.envelope, root1, { now: new Date(), scope: gw.scope });
+  for (const rec of records1) gatewayVerifies(cp, root1, gw.scope, rec.envelope);
 
   // Secrets that must never appear in the backup file in plaintext.
   const keyFiles = await readOnlineKeyFiles(cp.dataDir);
@@ -138,7 +146,7 @@ test('drill: lose the catalog key and the database, restore the encrypted backup
   // Admission records: the restored ones and freshly signed ones verify against the new root for the gateway's scope.
   const records2 = await snapshot(cp);
   assert.deepEqual(records2.map((r) => r.deviceId).sort(), devices.map((d) => d.deviceId).sort());
-  for (const rec of records2) verifyAdmissionWithRoot(rec.envelope, root2, { now: new Date(), scope: gw.scope });
+  for (const rec of records2) gatewayVerifies(cp, root2, gw.scope, rec.envelope);
   const now = new Date();
   const d0 = devices[0]!;
   const record: AdmissionRecord = {
@@ -150,8 +158,8 @@ test('drill: lose the catalog key and the database, restore the encrypted backup
     notBefore: now.toISOString(),
     notAfter: new Date(now.getTime() + 3600_000).toISOString(),
   };
-  const fresh = signAdmission(record, cp.ctx.keys.signers('admission'));
-  assert.equal(verifyAdmissionWithRoot(fresh, root2, { now, scope: gw.scope }).record.deviceId, d0.deviceId);
+  const fresh = signRecord(record, cp.ctx.keys.signers('admission'));
+  assert.equal(gatewayVerifies(cp, root2, gw.scope, fresh, now).deviceId, d0.deviceId);
 
   // Every device is still there, same id, key and addresses; nothing was re-enrolled.
   const list = await cp.op('GET', '/v1/operator/devices?limit=100');

@@ -14,7 +14,8 @@ import { ManualClock } from '../../src/core/clock.js';
 import { PAYLOAD_TYPES, signEnvelope, type Envelope } from '../../src/core/envelope.js';
 import { utf8 } from '../../src/core/bytes.js';
 import { TrustClient, TrustStateStore } from '../../src/client/trust-state.js';
-import { trustRoot, verifyCatalogWithRoot, verifyRootChain } from '../../src/core/trust/index.js';
+import { trustRoot, verifyRootChain } from '../../src/core/trust/index.js';
+import { verifyCatalog } from '../../src/core/catalog.js';
 import { keysDir, readOnlineKeyFiles } from '../../src/control-plane/keyring.js';
 import { initTrust } from '../../src/control-plane/trust/init.js';
 import { generateRootKey, writeRootKeyFile } from '../../src/control-plane/trust/offline-keys.js';
@@ -86,7 +87,7 @@ test('rotation with overlap: the running service picks up root N+1, signs with b
   assert.ok(during.version > first.version, 'a new catalog version right after the rotation');
   assert.deepEqual(during.signers.sort(), [oldKey, r.newKey!.keyid].sort());
   // A client that has not updated its root yet still accepts it (the old key signed too)...
-  verifyCatalogWithRoot(during.env, root1, { now: clock.now() });
+  verifyCatalog(during.env, root1, { now: clock.now() });
   // ...and the client that walks the roots accepts it under root v2.
   const second = await client.refresh();
   assert.equal((await client.currentRoot()).version, 2);
@@ -103,7 +104,7 @@ test('rotation with overlap: the running service picks up root N+1, signs with b
   // A catalog signed by the old key alone is refused after its overlap ended (key window, not document date).
   const oldSigner = (await readOnlineKeyFiles(cp.dataDir)).find((f) => f.key.keyid === oldKey)!.key;
   const replay = signEnvelope(PAYLOAD_TYPES.catalog, utf8.encode(JSON.stringify({ version: later.version + 1, issuedAt: clock.now().toISOString(), expiresAt: new Date(clock.now().getTime() + DAY * 1000).toISOString(), frontDoors: [] })), [oldSigner]);
-  assert.throws(() => verifyCatalogWithRoot(replay, r.root, { now: clock.now() }), (e: Error & { details?: { reason?: string } }) => e.details?.reason === 'key_outside_validity_window');
+  assert.throws(() => verifyCatalog(replay, r.root, { now: clock.now() }), (e: Error & { details?: { reason?: string } }) => e.details?.reason === 'key_outside_validity_window');
 
   // retire: the expired old key leaves the root, and its file is deleted.
   const retired = await retireOnlineKeys({ db: cp.ctx.db, dataDir: cp.dataDir, now: clock.now(), role: 'catalog', rootKeys: vault.keys });

@@ -13,20 +13,15 @@
  * Any failure is a refusal: nothing is printed but the error and its code,
  * and the exit status is 1.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { FrontDoor } from '../../core/api-schemas.js';
-import { isCatalogPayload } from '../../core/catalog-verify.js';
 import { DammError, isDammError } from '../../core/errors.js';
 import { httpTrustFetcher } from '../../client/http-fetcher.js';
-import { TrustClient, TrustStateStore } from '../../client/trust-state.js';
+import { checkRootSha256, openPinnedTrust } from '../../client/trust-state.js';
 import { withDataDir } from '../common.js';
 import { fail, printJson, printTable } from '../output.js';
-
-/** Next to trust-state.json: the pin this state directory was started from, so a later run with another pin is refused, not ignored. */
-export const PIN_FILE = 'root-v1.sha256';
 
 interface ShowOpts {
   dataDir: string;
@@ -36,13 +31,8 @@ interface ShowOpts {
   json?: boolean;
 }
 
-const HEX64 = /^[0-9a-fA-F]{64}$/;
-
 function checkPin(v: string | undefined, from: string): string | undefined {
-  if (v === undefined || v === '') return undefined;
-  const t = v.trim();
-  if (!HEX64.test(t)) throw new DammError('invalid_argument', `${from} must be the 64-hex-digit sha256 of root v1 (printed by "damm init" and "damm keys status"), got "${t.slice(0, 80)}".`);
-  return t.toLowerCase();
+  return v === undefined || v.trim() === '' ? undefined : checkRootSha256(v, from);
 }
 
 /** --state-dir; else <data-dir>/client-trust when a data directory was named; else $XDG_CONFIG_HOME/damm/trust (~/.config/damm/trust). */
@@ -59,64 +49,27 @@ async function urlFor(o: ShowOpts): Promise<string> {
   return url.replace(/\/+$/, '');
 }
 
-async function readPinFile(dir: string): Promise<string | null> {
-  try {
-    return (await readFile(path.join(dir, PIN_FILE), 'utf8')).trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
-
-/** The catalog schema's exact front-door shape (what gateways and the wizard check), as TrustClient's hook. */
-function checkFrontDoors(frontDoors: unknown[]): FrontDoor[] {
-  const probe = { version: 1, issuedAt: '1970-01-01T00:00:00.000Z', expiresAt: '1970-01-01T00:00:00.000Z', frontDoors };
-  if (!isCatalogPayload(probe)) throw new DammError('record_invalid', 'Signed catalog payload does not have the catalog shape.');
-  return probe.frontDoors;
-}
-
 async function show(o: ShowOpts, dataDirNamed: boolean): Promise<void> {
   const url = await urlFor(o);
   const stateDir = stateDirFor(o, dataDirNamed);
   const givenPin = checkPin(o.rootSha256, '--root-sha256') ?? checkPin(process.env.DAMM_ROOT_SHA256, 'DAMM_ROOT_SHA256');
-  const store = new TrustStateStore(stateDir);
-  const saved = await store.load();
-  const savedPin = await readPinFile(stateDir);
-
-  if (saved && givenPin && savedPin !== null && savedPin !== givenPin) {
-    throw new DammError('trust_invalid', `${stateDir} trusts the root chain that starts at root v1 ${savedPin}, not ${givenPin}; use another --state-dir for another service.`, { details: { reason: 'pin_mismatch' } });
-  }
-  if (!saved && !givenPin) {
-    throw new DammError('invalid_argument', `No trusted root in ${stateDir} yet: pass --root-sha256 (or set DAMM_ROOT_SHA256) to the sha256 of root v1 that the operator gave you ("damm init" and "damm keys status" print it).`);
-  }
-
-  const fetcher = httpTrustFetcher(url);
-  let bootstrapRoot: unknown = null;
-  if (!saved) {
-    // Root v1 may come from the service: it is accepted only if its bytes hash to the pin.
-    bootstrapRoot = await fetcher.fetchRoot(1);
-    if (bootstrapRoot === null) throw new DammError('trust_invalid', `${url} publishes no root v1 (GET /v1/trust/root/1.json is 404).`, { details: { reason: 'no_root' } });
-  }
-  const client = new TrustClient<FrontDoor>({
-    store,
-    fetcher,
-    bootstrapRoot,
-    ...(givenPin ? { bootstrapSha256: givenPin } : {}),
-    validateFrontDoors: checkFrontDoors,
-  });
-
   const refused = (err: unknown): never => {
     if (isDammError(err)) throw new DammError(err.code, `Refusing the catalog from ${url}: ${err.message}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
     throw err;
   };
-  const before = await client.currentRoot().catch(refused); // checks the pin against root v1 when this state directory is new
-  if (!saved && givenPin) {
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await writeFile(path.join(stateDir, PIN_FILE), `${givenPin}\n`, { mode: 0o600 });
+  // The one pinned-root bootstrap (src/client/trust-state.ts), shared with the gateway agent.
+  const opened = await openPinnedTrust({ dir: stateDir, pin: givenPin ? { sha256: givenPin } : {}, fetcher: httpTrustFetcher(url) }).catch((err: unknown) => {
+    if (isDammError(err) && (err.details as { savedPin?: string } | undefined)?.savedPin) {
+      throw new DammError(err.code, `${err.message}; use another --state-dir for another service.`, { cause: err, ...(err.details ? { details: err.details } : {}) });
+    }
+    return refused(err);
+  });
+  if (!opened) {
+    throw new DammError('invalid_argument', `No trusted root in ${stateDir} yet: pass --root-sha256 (or set DAMM_ROOT_SHA256) to the sha256 of root v1 that the operator gave you ("damm init" and "damm keys status" print it).`);
   }
+  const { client, root: before, pin } = opened;
   const result = await client.refresh().catch(refused);
   const root = await client.currentRoot();
-  const pin = givenPin ?? savedPin;
 
   const doors = result.catalog.frontDoors.map((d) => ({ id: d.id, region: d.region, country: d.country, tier: d.tier, endpoint: d.endpoint, gatewayId: d.gatewayId, publicKey: d.publicKey }));
   if (o.json) {

@@ -11,8 +11,8 @@ import pino from 'pino';
 import { GatewayAgent } from '../../gateway/agent/agent.js';
 import { HttpControlPlaneApi } from '../../gateway/agent/api.js';
 import { systemHostOps } from '../../gateway/agent/host.js';
-import { nativeEd25519 } from '../../gateway/agent/crypto.js';
-import { checkRootSha256 } from '../../gateway/agent/trust.js';
+import { nodeEd25519 } from '../../platform/node-ed25519.js';
+import { checkRootSha256 } from '../../client/trust-state.js';
 import { UapiBackend } from '../../gateway/wireguard/uapi.js';
 import { WgToolBackend } from '../../gateway/wireguard/wg-tool.js';
 import { systemClock } from '../../core/clock.js';
@@ -119,7 +119,7 @@ export function registerGatewayRun(program: Command): void {
           ...(o.egressInterface ? { egressInterface: o.egressInterface } : {}),
           clock: systemClock,
           log,
-          ed: nativeEd25519(),
+          ed: nodeEd25519(),
           reconcileIntervalMs: o.reconcileInterval * 1000,
           heartbeatIntervalMs: o.heartbeatInterval * 1000,
           rootPin,

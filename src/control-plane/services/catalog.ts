@@ -16,17 +16,33 @@ export function endpointString(host: string, port: number): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/**
+ * A gateway's front doors, as the catalog lists them. A door's id is stable
+ * (gateway id, tier, port, in the order the gateway registered its
+ * endpoints) and unique in the catalog: enrollment answers name a door by
+ * this id, and clients render the config from the catalog's entry for it.
+ */
 export function frontDoorsOf(g: GatewayRow): FrontDoor[] {
   if (!g.wg_public_key) return [];
-  return g.endpoints.map((e) => ({
-    id: `${g.name}-${e.tier}`,
+  const used = new Map<string, number>();
+  return g.endpoints.map((e) => {
+    const base = `${g.id}/${e.tier}/${e.port}`;
+    const n = (used.get(base) ?? 0) + 1; // the same tier and port on two addresses (IPv4 and IPv6)
+    used.set(base, n);
+    return door(g, e, n === 1 ? base : `${base}/${n}`);
+  });
+}
+
+function door(g: GatewayRow, e: GatewayRow['endpoints'][number], id: string): FrontDoor {
+  return {
+    id,
     gatewayId: g.id,
     region: g.region,
     country: g.country,
     tier: e.tier,
     endpoint: endpointString(e.host, e.port),
     publicKey: g.wg_public_key!,
-  }));
+  };
 }
 
 export async function onlineFrontDoors(ctx: Ctx, q: Queryable, now: Date): Promise<FrontDoor[]> {

@@ -13,7 +13,7 @@ import { place, type Candidate } from '../../core/placement.js';
 import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
 import { consumePass } from './passes.js';
 import { cachedGateways, isOnline, scopeOf } from './gateways.js';
-import { endpointString } from './catalog.js';
+import { frontDoorsOf } from './catalog.js';
 import { memoPerDb } from './memo.js';
 import type { Ctx, DeviceRow } from '../context.js';
 
@@ -101,7 +101,8 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
   });
   ctx.metrics.enrollments.inc();
   const gateway = gateways.find((g) => g.id === decision.gatewayId)!;
-  const door = [...gateway.endpoints].sort((a, b) => a.tier.localeCompare(b.tier))[0]!;
+  // The lowest tier door, exactly as the signed catalog lists it: clients take it from there by id.
+  const door = [...frontDoorsOf(gateway)].sort((a, b) => a.tier.localeCompare(b.tier))[0]!;
   const quota = ctx.config.serviceTiers[device.tier]?.quotaBytes ?? null;
   return {
     deviceId: device.id,
@@ -109,15 +110,7 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
     dns: ctx.config.dns,
     allowedIps: ['0.0.0.0/0', '::/0'],
     persistentKeepalive: ctx.config.persistentKeepalive,
-    frontDoor: {
-      id: `${gateway.name}-${door.tier}`,
-      gatewayId: gateway.id,
-      region: gateway.region,
-      country: gateway.country,
-      tier: door.tier,
-      endpoint: endpointString(door.host, door.port),
-      publicKey: gateway.wg_public_key!,
-    },
+    frontDoor: door,
     placement: {
       requested,
       given: { region: decision.region, exitCountry: decision.exitCountry, gatewayId: decision.gatewayId },

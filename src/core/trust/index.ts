@@ -1,4 +1,3 @@
-/** Trust that survives key loss: root of trust, rotation, and verification of online-signed documents. */
+/** Trust that survives key loss: root of trust, rotation, and the keys each online role may sign with at an instant. */
 export * from './root.js';
-export * from './verify.js';
 export { MAX_CLOCK_SKEW_SECONDS, parseTimestamp, withinWindow } from './time.js';

@@ -357,6 +357,30 @@ function makeVerified(doc: RootDocument, envelope: Envelope, payload: Uint8Array
   return root;
 }
 
+/** What a verifier needs from one online role of a root at one instant. */
+export interface RoleTrust {
+  /** The role's keys valid at that instant: only these count. */
+  trustedKeys: RoleKey[];
+  threshold: number;
+  /** The role's other keys: they never count; they only explain a refusal (key_outside_validity_window). */
+  retiredKeys: RoleKey[];
+}
+
+/**
+ * The keys of an online role that count at `now`, with the role's threshold.
+ * An expired root certifies nothing (freeze attack on the anchor): every key
+ * is then retired. Catalog verification and the gateway's admission checks
+ * both take their keys from here.
+ */
+export function roleTrustAt(root: VerifiedRoot, role: OnlineRole, now: Date): RoleTrust {
+  assertVerified(root);
+  const at = checkNow(now);
+  const keys = roleKeys(root, role);
+  const threshold = root.document.roles[role].threshold;
+  if (at.getTime() >= root.expiresAt.getTime()) return { trustedKeys: [], threshold, retiredKeys: keys };
+  return { trustedKeys: keys.filter((k) => keyValidFor(k, at)), threshold, retiredKeys: keys.filter((k) => !keyValidFor(k, at)) };
+}
+
 /**
  * Checks an envelope against one role of a verified root and returns the
  * verified payload bytes. For online roles only keys valid at `now` count;
@@ -371,32 +395,9 @@ export function verifyRoleSignatures(
   now?: Date,
 ): { payload: Uint8Array; signers: string[] } {
   assertVerified(root);
-  const keys = roleKeys(root, role);
-  const threshold = root.document.roles[role].threshold;
-  if (role === 'root') return verifyEnvelope(envelope, payloadType, keys, threshold);
-  const at = checkNow(now);
-  const valid = keys.filter((k) => keyValidFor(k, at));
-  try {
-    return verifyEnvelope(envelope, payloadType, valid, threshold);
-  } catch (err) {
-    if (err instanceof DammError && err.code === 'signature_invalid' && valid.length < keys.length) {
-      let wouldPass = false;
-      try {
-        verifyEnvelope(envelope, payloadType, keys, threshold);
-        wouldPass = true;
-      } catch {
-        wouldPass = false;
-      }
-      if (wouldPass) {
-        throw new DammError(
-          'signature_invalid',
-          `The ${role} signature(s) come from key(s) outside their validity window at ${at.toISOString()}; ${threshold} currently valid ${role} key(s) required.`,
-          { details: { reason: 'key_outside_validity_window' } },
-        );
-      }
-    }
-    throw err;
-  }
+  if (role === 'root') return verifyEnvelope(envelope, payloadType, roleKeys(root, role), root.document.roles.root.threshold);
+  const t = roleTrustAt(root, role, checkNow(now));
+  return verifyEnvelope(envelope, payloadType, t.trustedKeys, t.threshold, { retiredKeys: t.retiredKeys });
 }
 
 /**

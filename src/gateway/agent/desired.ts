@@ -17,10 +17,10 @@ import {
   verifyAdmission,
   verifyRevocation,
   type AdmissionRecord,
-  type Ed25519,
   type GatewayTrust,
   type RefusalReason,
 } from '../../core/admission.js';
+import type { Ed25519 } from '../../core/ed25519.js';
 import type { Envelope } from '../../core/envelope.js';
 import type { PeerSpec } from '../wireguard/backend.js';
 
