@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import { createErrorHandler } from './errors-http.js';
 import type { Ctx } from './context.js';
+import type { Config } from './config.js';
 import { publicRoutes } from './routes/public.js';
 import { operatorRoutes } from './routes/operator.js';
 import { gatewayRoutes } from './routes/gateway.js';
@@ -23,6 +24,25 @@ export interface AppOptions {
   logStream?: DestinationStream;
   /** Extra plugins (e.g. the gateway feed, the wizard) register through this hook. */
   plugins?: ((app: FastifyInstance, ctx: Ctx) => Promise<void>)[];
+}
+
+/**
+ * Cuts slow and silent clients (docs/operations.md). Node 20 answers 408 and
+ * closes a connection whose headers (or whole request) have not arrived in
+ * time, counted from when it opened, so one that never sends a byte is cut
+ * by headersTimeout. Both are checked every connectionsCheckingInterval
+ * (Node's default 30 s would let a cut come that much late). requestTimeout
+ * covers receiving the request only, so the feed's long poll, which holds
+ * its answer, is bounded by the socket idle timeout instead.
+ */
+export function serverTimeouts(c: Config) {
+  const shortest = Math.min(c.headersTimeoutSeconds, c.requestTimeoutSeconds) * 1000;
+  return {
+    requestTimeout: c.requestTimeoutSeconds * 1000,
+    keepAliveTimeout: c.keepAliveTimeoutSeconds * 1000,
+    connectionTimeout: c.socketIdleTimeoutSeconds * 1000,
+    http: { headersTimeout: c.headersTimeoutSeconds * 1000, connectionsCheckingInterval: Math.min(1000, Math.max(100, shortest / 4)) },
+  };
 }
 
 export async function buildApp(opts: AppOptions) {
@@ -46,6 +66,7 @@ export async function buildApp(opts: AppOptions) {
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: ctx.config.trustedProxies.length ? ctx.config.trustedProxies : false,
     bodyLimit: ctx.config.bodyLimitBytes,
+    ...serverTimeouts(ctx.config),
     ajv: { customOptions: { removeAdditional: false, allErrors: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -8,6 +8,7 @@ import '../core/formats.js';
 import { DammError } from '../core/errors.js';
 import { parsePools } from '../core/ipam.js';
 import { DEFAULT_SERVICE_TIERS, type ServiceTiers } from '../core/tiers.js';
+import { FEED_MAX_WAIT_SECONDS } from '../core/feed-api.js';
 
 export const ConfigSchema = Type.Object(
   {
@@ -21,6 +22,7 @@ export const ConfigSchema = Type.Object(
     passTtlSeconds: Type.Integer({ minimum: 60 }),
     mintLimitPerHour: Type.Integer({ minimum: 1 }),
     mintSurgePerHour: Type.Integer({ minimum: 1 }),
+    mintLimitIpv6Prefix: Type.Integer({ minimum: 16, maximum: 128 }),
     inviteTtlSeconds: Type.Integer({ minimum: 60 }),
     ipv4Pool: Type.String(),
     ipv6Prefix: Type.String(),
@@ -31,6 +33,10 @@ export const ConfigSchema = Type.Object(
     catalogTtlSeconds: Type.Integer({ minimum: 300 }),
     auditRetentionDays: Type.Integer({ minimum: 1 }),
     bodyLimitBytes: Type.Integer({ minimum: 1024 }),
+    headersTimeoutSeconds: Type.Integer({ minimum: 1 }),
+    requestTimeoutSeconds: Type.Integer({ minimum: 1 }),
+    keepAliveTimeoutSeconds: Type.Integer({ minimum: 1 }),
+    socketIdleTimeoutSeconds: Type.Integer({ minimum: FEED_MAX_WAIT_SECONDS + 5 }),
     serviceTiers: Type.Record(Type.String(), Type.Object({ quotaBytes: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]) })),
     publicTier: Type.String(),
     defaultInviteTier: Type.String(),
@@ -49,6 +55,8 @@ export const DEFAULTS: Config = {
   passTtlSeconds: 15 * 60,
   mintLimitPerHour: 3,
   mintSurgePerHour: 500,
+  // A household or a small ISP customer gets one /64; a farm of addresses inside it is one client.
+  mintLimitIpv6Prefix: 64,
   inviteTtlSeconds: 7 * 86400,
   ipv4Pool: '10.66.0.0/16',
   ipv6Prefix: 'fd0d:a44d:66::/64',
@@ -59,6 +67,16 @@ export const DEFAULTS: Config = {
   catalogTtlSeconds: 7 * 86400,
   auditRetentionDays: 90,
   bodyLimitBytes: 16 * 1024,
+  // A connection that has not sent its headers this long after opening (or a request whose
+  // body has not all arrived after requestTimeoutSeconds) gets 408 and is closed.
+  headersTimeoutSeconds: 10,
+  requestTimeoutSeconds: 30,
+  // Longer than nginx's default upstream keepalive_timeout (60 s), so a reverse proxy never
+  // reuses a connection just as the control plane closes it.
+  keepAliveTimeoutSeconds: 65,
+  // No byte either way for this long closes the socket. Must exceed the feed long poll's
+  // hold (FEED_MAX_WAIT_SECONDS), which sends nothing while it waits.
+  socketIdleTimeoutSeconds: 60,
   serviceTiers: DEFAULT_SERVICE_TIERS,
   publicTier: 'public',
   defaultInviteTier: 'standard',
@@ -76,6 +94,7 @@ const ENV: Record<string, { key: keyof Config; parse: (v: string) => unknown }> 
   DAMM_PASS_TTL_SECONDS: { key: 'passTtlSeconds', parse: Number },
   DAMM_MINT_LIMIT_PER_HOUR: { key: 'mintLimitPerHour', parse: Number },
   DAMM_MINT_SURGE_PER_HOUR: { key: 'mintSurgePerHour', parse: Number },
+  DAMM_MINT_LIMIT_IPV6_PREFIX: { key: 'mintLimitIpv6Prefix', parse: Number },
   DAMM_INVITE_TTL_SECONDS: { key: 'inviteTtlSeconds', parse: Number },
   DAMM_IPV4_POOL: { key: 'ipv4Pool', parse: String },
   DAMM_IPV6_PREFIX: { key: 'ipv6Prefix', parse: String },
@@ -86,6 +105,10 @@ const ENV: Record<string, { key: keyof Config; parse: (v: string) => unknown }> 
   DAMM_CATALOG_TTL_SECONDS: { key: 'catalogTtlSeconds', parse: Number },
   DAMM_AUDIT_RETENTION_DAYS: { key: 'auditRetentionDays', parse: Number },
   DAMM_BODY_LIMIT_BYTES: { key: 'bodyLimitBytes', parse: Number },
+  DAMM_HEADERS_TIMEOUT_SECONDS: { key: 'headersTimeoutSeconds', parse: Number },
+  DAMM_REQUEST_TIMEOUT_SECONDS: { key: 'requestTimeoutSeconds', parse: Number },
+  DAMM_KEEP_ALIVE_TIMEOUT_SECONDS: { key: 'keepAliveTimeoutSeconds', parse: Number },
+  DAMM_SOCKET_IDLE_TIMEOUT_SECONDS: { key: 'socketIdleTimeoutSeconds', parse: Number },
   DAMM_SERVICE_TIERS: { key: 'serviceTiers', parse: (v) => JSON.parse(v) },
   DAMM_PUBLIC_TIER: { key: 'publicTier', parse: String },
   DAMM_DEFAULT_INVITE_TIER: { key: 'defaultInviteTier', parse: String },
@@ -120,6 +143,10 @@ export function validateConfig(config: unknown): Config {
   if (!Value.Check(ConfigSchema, config)) {
     const first = [...Value.Errors(ConfigSchema, config)][0];
     throw new DammError('config_invalid', `Setting ${first?.path || '?'} is invalid: ${first?.message ?? 'unknown problem'}.`);
+  }
+  if (config.headersTimeoutSeconds > config.requestTimeoutSeconds) {
+    // Node refuses a headers timeout longer than the whole-request timeout.
+    throw new DammError('config_invalid', `DAMM_HEADERS_TIMEOUT_SECONDS (${config.headersTimeoutSeconds}) must not exceed DAMM_REQUEST_TIMEOUT_SECONDS (${config.requestTimeoutSeconds}).`);
   }
   parsePools({ ipv4Cidr: config.ipv4Pool, ipv6Prefix: config.ipv6Prefix });
   const tiers = config.serviceTiers as ServiceTiers;

@@ -9,9 +9,12 @@ import { Strict, Uuid, WgPublicKey, SignedEnvelope } from './api-schemas.js';
 
 export const GatewayIdParams = Strict({ id: Uuid });
 
+/** Longest a feed long poll is held open with nothing to say; the server's socket idle timeout must exceed it. */
+export const FEED_MAX_WAIT_SECONDS = 25;
+
 export const FeedQuery = Strict({
   after: Type.Integer({ minimum: 0, description: 'Return events after this revision' }),
-  wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 25, default: 25, description: 'Seconds to hold the request open while there is nothing new' })),
+  wait: Type.Optional(Type.Integer({ minimum: 0, maximum: FEED_MAX_WAIT_SECONDS, default: FEED_MAX_WAIT_SECONDS, description: 'Seconds to hold the request open while there is nothing new' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 5000 })),
 });
 export type FeedQuery = Static<typeof FeedQuery>;

@@ -67,7 +67,7 @@ test('backup then restore into an empty database reproduces every row, key file 
   assert.equal(m.format, FORMAT);
   assert.ok(m.tables.every((x) => /^[0-9a-f]{64}$/.test(x.sha256)));
   assert.ok(m.roots.length >= 1);
-  assert.ok(!m.tables.some((x) => x.name === 'rate_counters' || x.name === 'schema_migrations'));
+  assert.ok(!m.tables.some((x) => x.name === 'rate_windows' || x.name === 'schema_migrations'));
   assert.deepEqual(m.files.map((f) => f.name).sort(), (await readdir(path.join(cp.dataDir, 'keys'))).map((f) => `keys/${f}`).sort());
 
   const target = await emptyDatabase();

@@ -7,11 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { DammError } from '../../core/errors.js';
 import { withTx, type Queryable } from '../../store/db.js';
 import { audit } from '../../store/audit.js';
-import { readCounter, takeToken } from '../../store/rate-limit.js';
+import { countHits, recordHit, takeToken } from '../../store/rate-limit.js';
+import { clientNetwork } from '../../core/client-network.js';
 import { hashSecret, newSecret } from '../secrets.js';
 import type { Ctx } from '../context.js';
 
 const HOUR = 3600;
+const GLOBAL = 'mint:global';
 
 export interface MintedPass {
   id: string;
@@ -22,26 +24,30 @@ export interface MintedPass {
   expiresAt: Date;
 }
 
-/** Public minting by an anonymous visitor, limited per client IP across all processes. */
+/**
+ * Public minting by an anonymous visitor, limited per client network (an
+ * IPv4 address or an IPv6 prefix) over any rolling hour, across all processes.
+ */
 export async function mintPublicPass(ctx: Ctx, clientIp: string): Promise<MintedPass> {
   if (!ctx.config.publicMinting) {
     throw new DammError('public_minting_disabled', 'This DAMM service is invite-only: ask its operator for an invite link.');
   }
   const now = ctx.clock.now();
+  const network = clientNetwork(clientIp, ctx.config.mintLimitIpv6Prefix);
   return withTx(ctx.db, async (tx) => {
-    // When the whole service is minting unusually fast, each IP gets a third
+    // When the whole service is minting unusually fast, each client gets a third
     // of its usual allowance until the surge passes (memo forecast 6).
-    const globalCount = await readCounter(tx, 'mint:global', HOUR, now);
-    const surge = globalCount >= ctx.config.mintSurgePerHour;
-    const perIp = surge ? Math.max(1, Math.floor(ctx.config.mintLimitPerHour / 3)) : ctx.config.mintLimitPerHour;
-    const slot = await takeToken(tx, `mint:ip:${clientIp}`, perIp, HOUR, now);
+    const surge = (await countHits(tx, GLOBAL, HOUR, now)) >= ctx.config.mintSurgePerHour;
+    const perClient = surge ? Math.max(1, Math.floor(ctx.config.mintLimitPerHour / 3)) : ctx.config.mintLimitPerHour;
+    const slot = await takeToken(tx, `mint:net:${network}`, perClient, HOUR, now);
     if (!slot.allowed) {
-      const retryAfterSeconds = Math.max(1, Math.ceil((slot.resetAt.getTime() - now.getTime()) / 1000));
-      throw new DammError('rate_limited', `Too many install passes from your network this hour${surge ? ' (the service is busy, so limits are tighter)' : ''}. Try again in ${Math.ceil(retryAfterSeconds / 60)} minute(s).`, {
+      const { retryAfterSeconds } = slot;
+      throw new DammError('rate_limited', `Too many install passes from your network in the last hour${surge ? ' (the service is busy, so limits are tighter)' : ''}. Try again in ${Math.ceil(retryAfterSeconds / 60)} minute(s).`, {
         details: { retryAfterSeconds },
       });
     }
-    await takeToken(tx, 'mint:global', 2_147_483_647, HOUR, now);
+    // Only whether the surge threshold is reached matters, so the newest that many hits are kept.
+    await recordHit(tx, GLOBAL, ctx.config.mintSurgePerHour, HOUR, now);
     const pass = await insertPass(tx, ctx, {
       kind: 'public',
       tier: ctx.config.publicTier,
