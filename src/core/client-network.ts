@@ -5,13 +5,14 @@
  * prefix; IPv4 clients per address, including IPv4 seen through an
  * IPv4-mapped IPv6 socket (::ffff:198.51.100.7).
  */
-import ipaddr from 'ipaddr.js';
+import { formatIp, maskIp, parseIp } from './ip.js';
 
 export function clientNetwork(ip: string, ipv6PrefixLength: number): string {
-  if (!ipaddr.isValid(ip)) return ip; // not an address (no socket peer): counted as given
-  const addr = ipaddr.process(ip); // IPv4-mapped IPv6 comes back as IPv4
-  if (addr.kind() === 'ipv4') return addr.toString();
-  const bytes = addr.toByteArray();
-  for (let bit = ipv6PrefixLength; bit < 128; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
-  return `${ipaddr.fromByteArray(bytes).toString()}/${ipv6PrefixLength}`;
+  // A link-local peer carries its zone (fe80::1%eth0); the zone names our interface, not the client.
+  const addr = parseIp(ip.replace(/%[^%]*$/, ''));
+  if (!addr) return ip; // not an address (no socket peer): counted as given
+  if (addr.kind() === 'ipv4') return formatIp(addr);
+  const v6 = addr as Extract<typeof addr, { isIPv4MappedAddress(): boolean }>;
+  if (v6.isIPv4MappedAddress()) return formatIp(v6.toIPv4Address());
+  return `${formatIp(maskIp(addr, ipv6PrefixLength))}/${ipv6PrefixLength}`;
 }
