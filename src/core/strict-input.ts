@@ -152,10 +152,9 @@ export function stringsProblem(input: unknown, where: string): Problem {
   return null;
 }
 
+/** Parsed JSON objects and query objects (fast-querystring's have a null-prototype prototype), not byte buffers. */
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (v === null || typeof v !== 'object') return false;
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
+  return v !== null && typeof v === 'object' && !ArrayBuffer.isView(v) && !(v instanceof ArrayBuffer);
 }
 
 // --- query strings and path parameters ---

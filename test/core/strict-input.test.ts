@@ -34,6 +34,11 @@ test('NUL and lone surrogates are found in values and field names, with the path
   assert.equal(stringsProblem({ a: 'emoji 😀 ok', b: [1, true, null, { c: 'fine' }] }, 'body'), null);
   assert.equal(stringsProblem('\u0000', 'path'), 'path contains a NUL character (U+0000)');
   assert.equal(stringsProblem(undefined, 'body'), null);
+  // Query objects from fast-querystring inherit from a null-prototype object.
+  const query = Object.create(Object.create(null)) as Record<string, unknown>;
+  query.action = '\u0000';
+  assert.equal(stringsProblem(query, 'query'), 'query/action contains a NUL character (U+0000)');
+  assert.equal(stringsProblem(Buffer.from('a\u0000b'), 'body'), null, 'raw bytes are not text to judge');
   // Deep nesting is walked without recursion.
   let deep: unknown = 'x\u0000';
   for (let i = 0; i < 200_000; i++) deep = [deep];
