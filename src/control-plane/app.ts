@@ -9,6 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
 import type { DestinationStream } from 'pino';
 import { createErrorHandler } from './errors-http.js';
+import { strictInput } from './strict-validation.js';
 import type { Ctx } from './context.js';
 import type { Config } from './config.js';
 import { publicRoutes } from './routes/public.js';
@@ -67,8 +68,8 @@ export async function buildApp(opts: AppOptions) {
     trustProxy: ctx.config.trustedProxies.length ? ctx.config.trustedProxies : false,
     bodyLimit: ctx.config.bodyLimitBytes,
     ...serverTimeouts(ctx.config),
-    ajv: { customOptions: { removeAdditional: false, allErrors: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  strictInput(app);
 
   app.setErrorHandler(createErrorHandler((code) => ctx.metrics.rejections.inc({ reason: code })));
   app.setNotFoundHandler((request, reply) => {

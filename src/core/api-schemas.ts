@@ -273,7 +273,7 @@ export const AuditEntry = Strict({
 export const AuditList = Strict({ entries: Type.Array(AuditEntry) });
 export const AuditQuery = Strict({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-  afterId: Type.Optional(Type.Integer({ minimum: 0 })),
+  afterId: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
   action: Type.Optional(Type.String({ maxLength: 64 })),
 });
 export type AuditQuery = Static<typeof AuditQuery>;

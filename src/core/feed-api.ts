@@ -13,7 +13,7 @@ export const GatewayIdParams = Strict({ id: Uuid });
 export const FEED_MAX_WAIT_SECONDS = 25;
 
 export const FeedQuery = Strict({
-  after: Type.Integer({ minimum: 0, description: 'Return events after this revision' }),
+  after: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Return events after this revision' }),
   wait: Type.Optional(Type.Integer({ minimum: 0, maximum: FEED_MAX_WAIT_SECONDS, default: FEED_MAX_WAIT_SECONDS, description: 'Seconds to hold the request open while there is nothing new' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 5000 })),
 });
@@ -44,7 +44,7 @@ export type SnapshotResponse = Static<typeof SnapshotResponse>;
 export const MAX_HEARTBEAT_PEERS = 10_000;
 
 export const HeartbeatRequest = Strict({
-  seq: Type.Optional(Type.Integer({ minimum: 1, description: 'Increasing per gateway; a resent heartbeat is not counted twice' })),
+  seq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Increasing per gateway; a resent heartbeat is not counted twice' })),
   peers: Type.Array(
     Strict({
       publicKey: WgPublicKey,
