@@ -7,7 +7,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Ctx, DeviceChangeListener } from './context.js';
 import { wizardExtension } from './wizard-extension.js';
 import { feedExtension } from './feed-extension.js';
-import { scheduledBackups } from '../backup/schedule.js';
 
 export interface ControlPlaneExtension {
   name: string;
@@ -20,5 +19,5 @@ export interface ControlPlaneExtension {
 }
 
 export function defaultExtensions(): ControlPlaneExtension[] {
-  return [feedExtension(), wizardExtension(), scheduledBackups()];
+  return [feedExtension(), wizardExtension()];
 }

@@ -12,6 +12,7 @@
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileDurably } from '../io/durable-file.js';
+import { keysDir } from '../io/data-dir.js';
 import { DammError } from '../core/errors.js';
 import { generateSigningKey, signingKeyFromSeed, type SigningKey } from '../core/envelope.js';
 import { fromBase64, toBase64 } from '../core/bytes.js';
@@ -29,9 +30,7 @@ interface KeyFile {
   createdAt: string;
 }
 
-export function keysDir(dataDir: string): string {
-  return path.join(dataDir, 'keys');
-}
+export { keysDir };
 
 export function onlineKeyFileName(role: OnlineRole, keyid: string): string {
   return `${role}-${keyid.slice(0, 16)}.key`;

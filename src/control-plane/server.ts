@@ -13,14 +13,15 @@ import { pruneCounters } from '../store/rate-limit.js';
 import { parsePools } from '../core/ipam.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { buildApp, REDACT_PATHS } from './app.js';
-import type { Config } from './config.js';
+import { backupSchedule, type Config } from './config.js';
+import { startBackupJob } from '../backup/schedule.js';
 import type { Ctx } from './context.js';
 import { defaultExtensions, type ControlPlaneExtension } from './extensions.js';
 import type { KeyRing } from './keyring.js';
 import { TrustedKeyRing } from './trust/keyring.js';
 import { startTrustMaintenance, trustTick, type TrustTick } from './trust/maintenance.js';
 import { createMetrics } from './metrics.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../io/version.js';
 import { checkPoolSettings } from './pool-settings.js';
 
 export interface StoreHandle {
@@ -94,6 +95,16 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     version: VERSION,
     deviceListeners: [],
   };
+  const stoppers: (() => Promise<void>)[] = [];
+  const backups = backupSchedule(opts.config);
+  if (backups) {
+    try {
+      stoppers.push(startBackupJob({ db: store.db, dataDir: opts.config.dataDir, clock, log }, backups));
+    } catch (err) {
+      if (ownStore) await store.close();
+      throw err;
+    }
+  }
   const extensions = opts.extensions ?? defaultExtensions();
   for (const e of extensions) if (e.deviceListener) ctx.deviceListeners.push(e.deviceListener(ctx));
   const app = await buildApp({
@@ -101,7 +112,6 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     ...(opts.logStream ? { logStream: opts.logStream } : {}),
     plugins: extensions.filter((e) => e.register).map((e) => (a: FastifyInstance, c: Ctx) => e.register!(a, c)),
   });
-  const stoppers: (() => Promise<void>)[] = [];
   if (trust) stoppers.push(startTrustMaintenance(ctx, trust, { intervalMs: opts.trustReloadMs ?? 2000 }));
   for (const e of extensions) if (e.start) stoppers.push(await e.start(ctx));
   const housekeeping = setInterval(() => {
