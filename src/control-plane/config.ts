@@ -156,7 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 
 export function validateConfig(config: unknown): Config {
   // Before the schema: these settings have messages naming their variables (docs/runbooks.md).
-  checkBackupSettings(config as Partial<Config>);
+  if (typeof config === 'object' && config !== null) checkBackupSettings(config as Partial<Config>);
   if (!Value.Check(ConfigSchema, config)) {
     const first = [...Value.Errors(ConfigSchema, config)][0];
     throw new DammError('config_invalid', `Setting ${first?.path || '?'} is invalid: ${first?.message ?? 'unknown problem'}.`);
