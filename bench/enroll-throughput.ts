@@ -80,7 +80,7 @@ export const bench: Benchmark = {
       const top = last.concurrent.medianBlockThroughputPerS;
       return {
         status: 'ok',
-        parameters: { ...P, api: 'POST /v1/enroll over HTTP/1.1 keep-alive (node:http), one process', controlPlane: 'node dist/cli/main.js serve (default extensions, log level info to /dev/null)', ipv4Pool: '10.64.0.0/10' },
+        parameters: { ...P, api: 'POST /v1/enroll over HTTP/1.1 keep-alive (node:http), one process', controlPlane: 'node dist/cli/main.js serve (feed, admissions and wizard as always, log level info to /dev/null)', ipv4Pool: '10.64.0.0/10' },
         samples: Object.fromEntries(
           perSize.flatMap((s) => [
             [`size${s.size}.sequential.latenciesMs`, s.sequential.latenciesMs],

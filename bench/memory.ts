@@ -103,7 +103,7 @@ export const bench: Benchmark = {
       if (check.status >= 500) notes.push(`health after the run: ${check.status}`);
       return {
         status: 'ok',
-        parameters: { ...P, process: 'node dist/cli/main.js serve (default extensions), restarted on the seeded store before measuring' },
+        parameters: { ...P, process: 'node dist/cli/main.js serve (feed, admissions and wizard as always), restarted on the seeded store before measuring' },
         samples: { idleRssMB: idle.samples, loadRssMB: underLoad.samples, idleAfterRssMB: idleAfter.samples, snapshotRssMB: duringSnap.samples, loadLatenciesMs: load.latenciesMs.map((x) => round(x, 2)) },
         summary: {
           devices: P.devices,

@@ -3,7 +3,6 @@ import pino from 'pino';
 import { buildApp } from '../src/control-plane/app.js';
 import { loadConfig } from '../src/control-plane/config.js';
 import { createMetrics } from '../src/control-plane/metrics.js';
-import { defaultExtensions } from '../src/control-plane/extensions.js';
 import { parsePools } from '../src/core/ipam.js';
 import { staticKeyRing } from '../src/control-plane/keyring.js';
 import { generateSigningKey } from '../src/core/envelope.js';
@@ -26,9 +25,8 @@ export async function openApiDocument(): Promise<any> {
     log: pino({ level: 'silent' }),
     storeKind: 'postgres',
     version: 'doc',
-    deviceListeners: [],
   } as unknown as Ctx;
-  const app = await buildApp({ ctx, plugins: defaultExtensions().filter((e) => e.register).map((e) => (a, c) => e.register!(a, c)) });
+  const app = await buildApp({ ctx });
   await app.ready();
   const doc = app.swagger();
   await app.close();

@@ -2,7 +2,7 @@
  * Runs a real control plane as its own process, exactly as an operator does:
  * `node dist/cli/main.js serve` with DATABASE_URL (so the load generator does
  * not share its event loop, and RSS is the control plane's alone). The app is
- * what `damm serve` builds: createControlPlane() with its default extensions.
+ * what `damm serve` builds: createControlPlane(), feed, admissions and wizard included.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';

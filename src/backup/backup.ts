@@ -17,8 +17,8 @@ import { fsyncDir } from '../io/durable-file.js';
 import { Encrypter } from 'age-encryption';
 import { DammError } from '../core/errors.js';
 import { withClient, type Db, type Tx } from '../store/db.js';
-import { VERSION } from '../control-plane/version.js';
-import { keysDir } from '../control-plane/keyring.js';
+import { VERSION } from '../io/version.js';
+import { keysDir } from '../io/data-dir.js';
 import { FORMAT, frame, MAGIC } from './archive.js';
 import { EXACT_TEXT_SETTINGS, ident, listSequences, listTables, type ColumnInfo } from './schema.js';
 

@@ -22,7 +22,7 @@ import { Decrypter } from 'age-encryption';
 import { DammError } from '../core/errors.js';
 import { withTx, type Db, type Queryable, type Tx } from '../store/db.js';
 import { listMigrations, migrate } from '../store/migrate.js';
-import { keysDir } from '../control-plane/keyring.js';
+import { keysDir } from '../io/data-dir.js';
 import { FORMAT, FrameReader } from './archive.js';
 import { OPERATOR_TOKEN_FILE, kib, type Manifest } from './backup.js';
 import { EXACT_TEXT_SETTINGS, ident, listSequences, listTables, type ColumnInfo } from './schema.js';

@@ -7,7 +7,7 @@ import { registerKeys } from './commands/keys.js';
 import { registerBackup } from './commands/backup.js';
 import { registerGatewayRun } from './commands/gateway.js';
 import { registerCatalog } from './commands/catalog.js';
-import { VERSION } from '../control-plane/version.js';
+import { VERSION } from '../io/version.js';
 
 const program = new Command('damm')
   .description('DAMM: from "I opened a link" to "my traffic leaves through a DAMM gateway"')

@@ -16,6 +16,8 @@ import { publicRoutes } from './routes/public.js';
 import { operatorRoutes } from './routes/operator.js';
 import { gatewayRoutes } from './routes/gateway.js';
 import { opsRoutes } from './routes/ops.js';
+import { gatewayFeedRoutes } from './routes/gateway-feed.js';
+import { wizardRoutes } from './routes/wizard.js';
 import { trustRoutes } from './trust/routes.js';
 
 export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', '*.installPass', '*.token', '*.credential', '*.registrationToken', '*.privateKey'];
@@ -23,8 +25,6 @@ export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 
 export interface AppOptions {
   ctx: Ctx;
   logStream?: DestinationStream;
-  /** Extra plugins (e.g. the gateway feed, the wizard) register through this hook. */
-  plugins?: ((app: FastifyInstance, ctx: Ctx) => Promise<void>)[];
 }
 
 /**
@@ -103,8 +103,9 @@ export async function buildApp(opts: AppOptions) {
   await app.register(publicRoutes(ctx), { prefix: '/v1' });
   await app.register(operatorRoutes(ctx), { prefix: '/v1/operator' });
   await app.register(gatewayRoutes(ctx), { prefix: '/v1/gateways' });
+  await app.register(gatewayFeedRoutes(ctx), { prefix: '/v1/gateways' });
   await app.register(trustRoutes(ctx), { prefix: '/v1/trust' });
-  for (const p of opts.plugins ?? []) await p(app, ctx);
+  await app.register(wizardRoutes());
 
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -2,6 +2,7 @@
  * Control-plane settings, read from the environment and validated by one
  * schema. Every setting has a safe default so `damm serve` runs with none.
  */
+import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import '../core/formats.js';
@@ -9,6 +10,7 @@ import { DammError } from '../core/errors.js';
 import { parsePools } from '../core/ipam.js';
 import { DEFAULT_SERVICE_TIERS, type ServiceTiers } from '../core/tiers.js';
 import { FEED_MAX_WAIT_SECONDS } from '../core/feed-api.js';
+import type { BackupScheduleSettings } from '../backup/schedule.js';
 
 export const ConfigSchema = Type.Object(
   {
@@ -41,6 +43,11 @@ export const ConfigSchema = Type.Object(
     publicTier: Type.String(),
     defaultInviteTier: Type.String(),
     logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+    // Scheduled backups: off unless backupDir is set (checkBackupSettings holds the rules and their messages).
+    backupDir: Type.Optional(Type.String({ minLength: 1 })),
+    backupRecipients: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    backupIntervalHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 24 * 366 })),
+    backupRetain: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );
@@ -83,6 +90,9 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
 };
 
+/** Used when backupDir is set and these are not (absent rather than in DEFAULTS, so setting them alone is caught). */
+export const BACKUP_DEFAULTS = { intervalHours: 24, retain: 7 } as const;
+
 const ENV: Record<string, { key: keyof Config; parse: (v: string) => unknown }> = {
   DAMM_DATA_DIR: { key: 'dataDir', parse: String },
   DATABASE_URL: { key: 'databaseUrl', parse: String },
@@ -113,6 +123,10 @@ const ENV: Record<string, { key: keyof Config; parse: (v: string) => unknown }> 
   DAMM_PUBLIC_TIER: { key: 'publicTier', parse: String },
   DAMM_DEFAULT_INVITE_TIER: { key: 'defaultInviteTier', parse: String },
   DAMM_LOG_LEVEL: { key: 'logLevel', parse: String },
+  DAMM_BACKUP_DIR: { key: 'backupDir', parse: (v) => v.trim() || undefined },
+  DAMM_BACKUP_RECIPIENTS: { key: 'backupRecipients', parse: (v) => v.split(/[\s,]+/).filter(Boolean) },
+  DAMM_BACKUP_INTERVAL_HOURS: { key: 'backupIntervalHours', parse: Number },
+  DAMM_BACKUP_RETAIN: { key: 'backupRetain', parse: Number },
 };
 
 function list(v: string): string[] {
@@ -135,11 +149,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       throw new DammError('config_invalid', `${name} is not valid: ${(cause as Error).message}`, { cause });
     }
   }
-  const config = { ...DEFAULTS, ...fromEnv, ...overrides };
+  const config: Record<string, unknown> = { ...DEFAULTS, ...fromEnv, ...overrides };
+  for (const k of Object.keys(config)) if (config[k] === undefined) delete config[k];
   return validateConfig(config);
 }
 
 export function validateConfig(config: unknown): Config {
+  // Before the schema: these settings have messages naming their variables (docs/runbooks.md).
+  if (typeof config === 'object' && config !== null) checkBackupSettings(config as Partial<Config>);
   if (!Value.Check(ConfigSchema, config)) {
     const first = [...Value.Errors(ConfigSchema, config)][0];
     throw new DammError('config_invalid', `Setting ${first?.path || '?'} is invalid: ${first?.message ?? 'unknown problem'}.`);
@@ -154,4 +171,40 @@ export function validateConfig(config: unknown): Config {
     if (!tiers[t]) throw new DammError('config_invalid', `Service tier "${t}" is not defined in DAMM_SERVICE_TIERS.`);
   }
   return config;
+}
+
+/**
+ * The scheduled-backup settings' rules: all or nothing around
+ * DAMM_BACKUP_DIR, at least one recipient, a positive interval, a retention
+ * of at least one archive. Misconfiguration refuses to start the process
+ * with the variable named. Whether age can encrypt to each recipient is
+ * checked when the job starts (startBackupJob), which `damm serve` does
+ * before it listens.
+ */
+function checkBackupSettings(c: Partial<Config>): void {
+  if (!c.backupDir) {
+    if (c.backupRecipients?.length || c.backupIntervalHours !== undefined || c.backupRetain !== undefined) {
+      throw new DammError('config_invalid', 'DAMM_BACKUP_RECIPIENTS / _INTERVAL_HOURS / _RETAIN are set but DAMM_BACKUP_DIR is not; set it to enable scheduled backups.');
+    }
+    return;
+  }
+  const recipients = c.backupRecipients ?? [];
+  if (recipients.length === 0) throw new DammError('config_invalid', 'DAMM_BACKUP_DIR is set but DAMM_BACKUP_RECIPIENTS is empty: name the age recipient(s) backups are encrypted to.');
+  const hours = c.backupIntervalHours ?? BACKUP_DEFAULTS.intervalHours;
+  if (typeof hours !== 'number' || !Number.isFinite(hours) || hours <= 0 || hours > 24 * 366) {
+    throw new DammError('config_invalid', 'DAMM_BACKUP_INTERVAL_HOURS must be a number of hours greater than 0.');
+  }
+  const retain = c.backupRetain ?? BACKUP_DEFAULTS.retain;
+  if (!Number.isInteger(retain) || retain < 1) throw new DammError('config_invalid', 'DAMM_BACKUP_RETAIN must be a whole number of at least 1.');
+}
+
+/** The scheduled-backup job's settings, or null when scheduled backups are off. */
+export function backupSchedule(config: Config): BackupScheduleSettings | null {
+  if (!config.backupDir) return null;
+  return {
+    dir: path.resolve(config.backupDir),
+    recipients: config.backupRecipients ?? [],
+    intervalMs: (config.backupIntervalHours ?? BACKUP_DEFAULTS.intervalHours) * 3600_000,
+    retain: config.backupRetain ?? BACKUP_DEFAULTS.retain,
+  };
 }

@@ -5,6 +5,7 @@ import type { KeyRing } from './keyring.js';
 import type { ParsedPools } from '../core/ipam.js';
 import type { Metrics } from './metrics.js';
 import type { Logger } from 'pino';
+import type { FeedService } from './services/feed.js';
 
 /** A device as the rest of the system sees it after a change. */
 export interface DeviceRow {
@@ -24,10 +25,12 @@ export interface DeviceRow {
 }
 
 /**
- * Listeners run inside the transaction that changed a device, so what a
- * gateway must hold commits atomically with the change itself.
+ * What gateways must hold follows every device change: the services that
+ * admit or remove a device call these inside their transaction, so the
+ * admission record on the feed commits atomically with the change itself
+ * (services/admissions.ts, AdmissionIssuer).
  */
-export interface DeviceChangeListener {
+export interface Admissions {
   deviceAdmitted(tx: Tx, device: DeviceRow): Promise<void>;
   deviceRemoved(tx: Tx, device: DeviceRow, reason: string): Promise<void>;
 }
@@ -42,5 +45,8 @@ export interface Ctx {
   log: Logger;
   storeKind: 'postgres' | 'embedded-postgres';
   version: string;
-  deviceListeners: DeviceChangeListener[];
+  /** Admission records for device changes, on the gateway feed. */
+  admissions: Admissions;
+  /** The gateway change feed: sequencer, LISTEN wake-ups, long-poll waiters. */
+  feed: FeedService;
 }

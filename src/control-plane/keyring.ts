@@ -12,15 +12,35 @@
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileDurably } from '../io/durable-file.js';
+import { keysDir } from '../io/data-dir.js';
 import { DammError } from '../core/errors.js';
 import { generateSigningKey, signingKeyFromSeed, type SigningKey } from '../core/envelope.js';
 import { fromBase64, toBase64 } from '../core/bytes.js';
 
 export type OnlineRole = 'catalog' | 'admission';
 
+/** What changed when the ring picked up a new published root. */
+export interface KeyRingChange {
+  changed: boolean;
+  version: number;
+  rotatedRoles: OnlineRole[];
+  /** Keys this process signed with before the change and may not sign with any more (revoked, lost, retired). */
+  droppedSigners: { role: OnlineRole; keyid: string }[];
+}
+
+/**
+ * Called after a change of root. The place for work a rotation implies
+ * beyond the catalog, e.g. the admission feed re-issuing live records at
+ * once when an admission key it used was dropped (revoked or lost), rather
+ * than on its renewal schedule.
+ */
+export type KeyRingListener = (change: KeyRingChange) => void | Promise<void>;
+
 export interface KeyRing {
   signers(role: OnlineRole): SigningKey[];
   publicKeys(role: OnlineRole): { keyid: string; publicKey: string }[];
+  /** Subscribes to changes of the signing keys; returns the unsubscribe function. */
+  onChange(listener: KeyRingListener): () => void;
 }
 
 interface KeyFile {
@@ -29,9 +49,7 @@ interface KeyFile {
   createdAt: string;
 }
 
-export function keysDir(dataDir: string): string {
-  return path.join(dataDir, 'keys');
-}
+export { keysDir };
 
 export function onlineKeyFileName(role: OnlineRole, keyid: string): string {
   return `${role}-${keyid.slice(0, 16)}.key`;
@@ -110,5 +128,7 @@ export function staticKeyRing(byRole: Record<OnlineRole, SigningKey[]>): KeyRing
   return {
     signers: (role) => byRole[role],
     publicKeys: (role) => byRole[role].map((k) => ({ keyid: k.keyid, publicKey: toBase64(k.publicKey) })),
+    // Fixed keys never change.
+    onChange: () => () => {},
   };
 }

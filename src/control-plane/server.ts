@@ -1,6 +1,8 @@
 /**
  * Starts a control-plane process: store (DATABASE_URL or the embedded
- * Postgres), migrations, keys, the HTTP app and its housekeeping timers.
+ * Postgres), migrations, keys, the services (the gateway change feed and the
+ * admission records on it, scheduled backups when configured), the HTTP app
+ * and its housekeeping timers. `damm serve` and the tests build exactly this.
  */
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
@@ -13,14 +15,16 @@ import { pruneCounters } from '../store/rate-limit.js';
 import { parsePools } from '../core/ipam.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { buildApp, REDACT_PATHS } from './app.js';
-import type { Config } from './config.js';
+import { backupSchedule, type Config } from './config.js';
+import { startBackupJob } from '../backup/schedule.js';
 import type { Ctx } from './context.js';
-import { defaultExtensions, type ControlPlaneExtension } from './extensions.js';
+import { FeedService, type FeedServiceOptions } from './services/feed.js';
+import { AdmissionIssuer, type AdmissionOptions } from './services/admissions.js';
 import type { KeyRing } from './keyring.js';
 import { TrustedKeyRing } from './trust/keyring.js';
 import { startTrustMaintenance, trustTick, type TrustTick } from './trust/maintenance.js';
 import { createMetrics } from './metrics.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../io/version.js';
 import { checkPoolSettings } from './pool-settings.js';
 
 export interface StoreHandle {
@@ -54,8 +58,10 @@ export interface ControlPlaneOptions {
   keys?: KeyRing;
   store?: StoreHandle;
   logStream?: DestinationStream;
-  /** Defaults to defaultExtensions(): the same process `damm serve` runs. */
-  extensions?: ControlPlaneExtension[];
+  /** Feed sweep, retention and pruning intervals (tests shorten them). */
+  feed?: FeedServiceOptions;
+  /** Admission record validity and renewal schedule (tests shorten them). */
+  admission?: AdmissionOptions;
   /** How often to look for a newly published root (default 2000 ms). Only with the root-aware key ring (no `keys` given). */
   trustReloadMs?: number;
 }
@@ -64,6 +70,10 @@ export interface ControlPlane {
   app: FastifyInstance;
   ctx: Ctx;
   store: StoreHandle;
+  /** The gateway change feed (tests kick the sequencer and prune through it). */
+  feed: FeedService;
+  /** Admission records (tests drive renewal and re-issue through it). */
+  admissions: AdmissionIssuer;
   /** The root-aware key ring (null when fixed `keys` were injected). */
   trust: TrustedKeyRing | null;
   /** Picks up a newly published root now and re-signs the catalog if needed (what the timer does every few seconds). */
@@ -82,6 +92,8 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   // refuses to start when a role has none (docs/runbooks.md).
   const trust = opts.keys ? null : await TrustedKeyRing.load({ db: store.db, dataDir: opts.config.dataDir, clock });
   const keys: KeyRing = opts.keys ?? trust!;
+  const feed = new FeedService({ db: store.db, clock, log }, opts.feed);
+  const admissions = new AdmissionIssuer({ db: store.db, keys, clock, log, feed }, opts.admission);
   const ctx: Ctx = {
     db: store.db,
     config: opts.config,
@@ -92,18 +104,27 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     log,
     storeKind: store.kind,
     version: VERSION,
-    deviceListeners: [],
+    admissions,
+    feed,
   };
-  const extensions = opts.extensions ?? defaultExtensions();
-  for (const e of extensions) if (e.deviceListener) ctx.deviceListeners.push(e.deviceListener(ctx));
-  const app = await buildApp({
-    ctx,
-    ...(opts.logStream ? { logStream: opts.logStream } : {}),
-    plugins: extensions.filter((e) => e.register).map((e) => (a: FastifyInstance, c: Ctx) => e.register!(a, c)),
-  });
   const stoppers: (() => Promise<void>)[] = [];
+  const backups = backupSchedule(opts.config);
+  if (backups) {
+    try {
+      stoppers.push(startBackupJob({ db: store.db, dataDir: opts.config.dataDir, clock, log }, backups));
+    } catch (err) {
+      if (ownStore) await store.close();
+      throw err;
+    }
+  }
+  const app = await buildApp({ ctx, ...(opts.logStream ? { logStream: opts.logStream } : {}) });
   if (trust) stoppers.push(startTrustMaintenance(ctx, trust, { intervalMs: opts.trustReloadMs ?? 2000 }));
-  for (const e of extensions) if (e.start) stoppers.push(await e.start(ctx));
+  await feed.start();
+  admissions.start();
+  stoppers.push(async () => {
+    await admissions.stop();
+    await feed.stop();
+  });
   const housekeeping = setInterval(() => {
     const now = clock.now();
     void pruneAudit(store.db, new Date(now.getTime() - opts.config.auditRetentionDays * 86400_000)).catch((err) => log.warn({ err }, 'audit prune failed'));
@@ -114,6 +135,8 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     app,
     ctx,
     store,
+    feed,
+    admissions,
     trust,
     refreshTrust: async () => (trust ? trustTick(ctx, trust) : null),
     close: async () => {

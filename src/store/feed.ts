@@ -204,3 +204,38 @@ export async function revisionBefore(q: Queryable, before: Date): Promise<number
   const r = await q.query<{ rev: string | null }>('SELECT max(revision) AS rev FROM feed_events WHERE revision IS NOT NULL AND created_at < $1', [before]);
   return Number(r.rows[0]!.rev ?? 0);
 }
+
+/*
+ * Admission expiry rows. Every live admission record on the feed has one
+ * row in `admissions` with its end (not_after), written in the same
+ * transaction as the record's feed event, so renewal finds what is about to
+ * expire without reading envelopes.
+ */
+
+/** A device was admitted: its record on the feed and its expiry row, in one statement (one round trip). */
+export async function insertAdmission(tx: Queryable, event: NewFeedEvent, notAfter: Date): Promise<void> {
+  await tx.query(
+    `WITH f AS (INSERT INTO feed_events (scope, device_id, kind, envelope, reason) VALUES ($1, $2, $3, $4, $5))
+     INSERT INTO admissions (device_id, scope, not_after) VALUES ($2, $1, $6)`,
+    [event.scope, event.deviceId, event.kind, JSON.stringify(event.envelope), event.reason ?? null, notAfter],
+  );
+}
+
+/** A device was removed: its revocation on the feed, its expiry row gone. */
+export async function insertRemoval(tx: Queryable, event: NewFeedEvent): Promise<void> {
+  await insertFeedEvents(tx, [event]);
+  await tx.query('DELETE FROM admissions WHERE device_id = $1', [event.deviceId]);
+}
+
+/** Renewed records on the feed, their expiry rows moved to `notAfter`. */
+export async function insertRenewals(tx: Queryable, events: readonly NewFeedEvent[], notAfter: Date): Promise<void> {
+  if (events.length === 0) return;
+  await insertFeedEvents(tx, events);
+  await tx.query('UPDATE admissions SET not_after = $2 WHERE device_id = ANY($1::uuid[])', [events.map((e) => e.deviceId), notAfter]);
+}
+
+/** Ends every admission still live at `at` (they become due for renewal at once). Returns how many. */
+export async function expireAdmissions(q: Queryable, at: Date): Promise<number> {
+  const r = await q.query('UPDATE admissions SET not_after = $1 WHERE not_after > $1', [at]);
+  return r.rowCount ?? 0;
+}

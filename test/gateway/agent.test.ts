@@ -149,7 +149,7 @@ test('a forged or out-of-scope record injected into the feed never reaches the i
     e.deviceId = payload.deviceId;
   }
   await insertFeedEvents(cp.ctx.db, events);
-  cp.ext.parts(cp.ctx).feed.kick();
+  cp.feed.kick();
   await until('refusals logged', async () => h.logs.filter((l) => l.msg?.startsWith('admission record refused')).length >= 4 || undefined);
   const reasons = h.logs.filter((l) => l.msg?.startsWith('admission record refused')).map((l) => l.reason).sort();
   assert.deepEqual(reasons, ['address_taken', 'bad_signature', 'bad_signature', 'wrong_scope']);
@@ -229,7 +229,7 @@ test('an expired cursor makes the agent take a snapshot and resume without dupli
   await Promise.all(Array.from({ length: 3 }, () => enroll(cp.url, pass)));
   await until('sequenced', async () => Number((await cp.ctx.db.query('SELECT count(*) FROM feed_events WHERE revision IS NULL')).rows[0].count) === 0 || undefined);
   await cp.ctx.db.query("UPDATE feed_events SET created_at = created_at - interval '30 days'");
-  assert.ok((await cp.ext.parts(cp.ctx).feed.prune()) > 0);
+  assert.ok((await cp.feed.prune()) > 0);
   const again = await startAgent(cp, { stateDir: h.stateDir });
   await converged(cp, again);
   assert.ok(again.logs.some((l) => l.msg?.includes('cursor expired')));
@@ -280,7 +280,7 @@ test('metering: deltas survive a counter reset, a resent heartbeat counts once, 
   const audit = await cp.ctx.db.query("SELECT details FROM audit_log WHERE action = 'device.suspended'");
   assert.equal(audit.rows.length, 1);
   // Nothing changes within the same period...
-  const issuer = cp.ext.parts(cp.ctx).issuer;
+  const issuer = cp.admissions;
   assert.deepEqual(await issuer.reinstateQuotaSuspended(), []);
   // ...but when a new usage period starts (the suspension now lies in the previous one) the device comes back.
   await cp.ctx.db.query("UPDATE devices SET state_changed_at = date_trunc('month', now()) - interval '1 day' WHERE id = $1", [dev.deviceId]);
@@ -291,7 +291,7 @@ test('metering: deltas survive a counter reset, a resent heartbeat counts once, 
   u = await usage(dev.deviceId);
   assert.equal(u.state, 'active');
   assert.equal(u.stateReason, null);
-  cp.ext.parts(cp.ctx).feed.kick();
+  cp.feed.kick();
   await until('reinstated peer back on the interface', async () => h.backend.peers.has(dev.publicKey) || undefined);
   const back = await cp.ctx.db.query("SELECT actor, subject FROM audit_log WHERE action = 'device.reinstated'");
   assert.deepEqual(back.rows, [{ actor: 'system:usage', subject: `device:${dev.deviceId}` }]);
@@ -355,7 +355,7 @@ test('pinned to the offline root: an admission key revoked with --revoke-old nee
   const thiefId = randomUUID();
   const forged = signRecord(admissionRecordFor({ id: thiefId, publicKey: thiefKey, ipv4: '10.66.250.9', ipv6: 'fd0d:a44d:66::fa09', scope: 'region:NL' }, new Date()), [leaked]);
   await insertFeedEvents(cp.ctx.db, [{ scope: 'region:NL', deviceId: thiefId, kind: 'upsert', envelope: forged }]);
-  cp.ext.parts(cp.ctx).feed.kick();
+  cp.feed.kick();
   await until('refusal logged', async () => h.logs.find((l) => l.msg?.startsWith('admission record refused') && l.deviceId === thiefId) || undefined);
   assert.equal(h.logs.find((l) => l.deviceId === thiefId && l.msg?.startsWith('admission record refused')).reason, 'bad_signature');
   assert.ok(!h.backend.peers.has(thiefKey));

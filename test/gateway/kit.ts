@@ -1,27 +1,24 @@
-/** Shared pieces of the feed, agent and e2e tests: a control plane with the feed extension, enrollment, gateway calls. */
+/** Shared pieces of the feed, agent and e2e tests: a control plane with feed/admission options, enrollment, gateway calls. */
 import { startTestControlPlane, registerTestGateway, type TestControlPlane } from '../helpers/control-plane.js';
 import { wgKeyPair } from '../helpers/keys.js';
-import { feedExtension, type FeedExtension, type FeedExtensionOptions } from '../../src/control-plane/feed-extension.js';
+import type { ControlPlaneOptions } from '../../src/control-plane/server.js';
 import type { Config } from '../../src/control-plane/config.js';
 import type { Clock } from '../../src/core/clock.js';
 import type { TestDatabase } from '../helpers/db.js';
 
-export interface FeedControlPlane extends TestControlPlane {
-  ext: FeedExtension;
-}
+/** The feed and the admission issuer are on every control plane (cp.feed, cp.admissions). */
+export type FeedControlPlane = TestControlPlane;
 
 export async function startFeedControlPlane(
-  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; feed?: FeedExtensionOptions; host?: string } = {},
+  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; feed?: Pick<ControlPlaneOptions, 'feed' | 'admission'>; host?: string } = {},
 ): Promise<FeedControlPlane> {
-  const ext = feedExtension(opts.feed ?? {});
-  const cp = await startTestControlPlane({
-    extensions: [ext],
+  return startTestControlPlane({
+    ...opts.feed,
     ...(opts.config ? { config: opts.config } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.database ? { database: opts.database } : {}),
     ...(opts.host ? { host: opts.host } : {}),
   });
-  return Object.assign(cp, { ext });
 }
 
 export interface TestGateway {

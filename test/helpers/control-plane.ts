@@ -31,7 +31,7 @@ export interface TestControlPlane extends ControlPlane {
 }
 
 export async function startTestControlPlane(
-  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; host?: string; dataDir?: string } & Pick<ControlPlaneOptions, 'extensions' | 'trustReloadMs'> = {},
+  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; host?: string; dataDir?: string } & Pick<ControlPlaneOptions, 'feed' | 'admission' | 'trustReloadMs'> = {},
 ): Promise<TestControlPlane> {
   const database = opts.database ?? (await createTestDatabase());
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'damm-cp-')));
@@ -59,7 +59,8 @@ export async function startTestControlPlane(
     store: database,
     logStream,
     ...(opts.clock ? { clock: opts.clock } : {}),
-    ...(opts.extensions ? { extensions: opts.extensions } : {}),
+    ...(opts.feed ? { feed: opts.feed } : {}),
+    ...(opts.admission ? { admission: opts.admission } : {}),
     ...(opts.trustReloadMs !== undefined ? { trustReloadMs: opts.trustReloadMs } : {}),
   });
   const address = await cp.app.listen({ host: config.host, port: 0 });

@@ -89,7 +89,7 @@ test('slow transaction that began first: the fast one is delivered, the slow one
   assert.equal(mid.events.length, 0);
   await slow.client.query('COMMIT');
   await slow.client.end();
-  cp.ext.parts(cp.ctx).feed.kick();
+  cp.feed.kick();
   const second = await until('slow event', async () => {
     const r = await drainFeed(cp, gw, first.revision);
     return r.events.length ? r : undefined;
@@ -141,7 +141,7 @@ test('concurrent writers (some slow, some rolled back) against a polling reader:
       committed.add(w.deviceId);
     }
     await w.client.end();
-    cp.ext.parts(cp.ctx).feed.kick();
+    cp.feed.kick();
   });
   const enrolled = Array.from({ length: 40 }, () => enroll(cp.url, pass).then((d) => committed.add(d.deviceId)));
   await Promise.all([...writers, ...enrolled]);
@@ -191,7 +191,7 @@ test('a cursor older than the retained feed gets 410 cursor_expired; a cursor fr
     return r.events.length === 3 ? r : undefined;
   });
   await c.ctx.db.query("UPDATE feed_events SET created_at = created_at - interval '2 hours'");
-  const removed = await c.ext.parts(c.ctx).feed.prune();
+  const removed = await c.feed.prune();
   assert.equal(removed, 2, "the revoked device's upsert and removal are compacted; the other device's record stays");
   const expired = await gwCall(c, g, 'GET', '/feed?after=0&wait=0');
   assert.equal(expired.status, 410);
@@ -260,7 +260,7 @@ test('renewal re-issues records nearing their end as new feed events', async () 
     const r = await drainFeed(c, g, 0);
     return r.events.length === 3 ? r : undefined;
   });
-  const issuer = c.ext.parts(c.ctx).issuer;
+  const issuer = c.admissions;
   assert.equal(await issuer.renewDue(), 0, 'nothing due yet');
   clock.advance(45 * 60);
   assert.equal(await issuer.renewDue(), 1, 'only the active device is renewed');

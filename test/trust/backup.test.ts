@@ -12,13 +12,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Encrypter } from 'age-encryption';
+import pino from 'pino';
 import { createBackup } from '../../src/backup/backup.js';
 import { frame, MAGIC, FORMAT } from '../../src/backup/archive.js';
 import { generateBackupIdentity } from '../../src/backup/identity.js';
 import { databaseHasData, restoreBackup } from '../../src/backup/restore.js';
 import { listTables } from '../../src/backup/schema.js';
-import { listBackups, scheduleConfigFromEnv, scheduledBackups } from '../../src/backup/schedule.js';
+import { listBackups, startBackupJob } from '../../src/backup/schedule.js';
+import { backupSchedule, loadConfig } from '../../src/control-plane/config.js';
 import { audit } from '../../src/store/audit.js';
+import { systemClock } from '../../src/core/clock.js';
 import type { Db } from '../../src/store/db.js';
 import { startTestControlPlane, registerTestGateway, type TestControlPlane } from '../helpers/control-plane.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -159,18 +162,24 @@ test('wrong identity, damaged, truncated, inconsistent or foreign archives are r
 });
 
 test('scheduled backups: off unless configured, refuse bad settings, run on the interval and keep the newest N', async (t) => {
-  assert.equal(scheduleConfigFromEnv({}), null);
-  assert.throws(() => scheduleConfigFromEnv({ DAMM_BACKUP_DIR: '/tmp/x' }), /DAMM_BACKUP_RECIPIENTS is empty/);
-  assert.throws(() => scheduleConfigFromEnv({ DAMM_BACKUP_DIR: '/tmp/x', DAMM_BACKUP_RECIPIENTS: 'age1nope' }), /DAMM_BACKUP_RECIPIENTS/);
-  assert.throws(() => scheduleConfigFromEnv({ DAMM_BACKUP_RECIPIENTS: 'age1x' }), /DAMM_BACKUP_DIR is not/);
+  // The DAMM_BACKUP_* settings are part of the one configuration schema (src/control-plane/config.ts).
+  const scheduleFromEnv = (env: NodeJS.ProcessEnv) => backupSchedule(loadConfig(env));
+  assert.equal(scheduleFromEnv({}), null);
+  assert.throws(() => scheduleFromEnv({ DAMM_BACKUP_DIR: '/tmp/x' }), /DAMM_BACKUP_RECIPIENTS is empty/);
+  // Whether age can encrypt to a recipient is checked as the job starts, before any timer (damm serve refuses to start).
+  const silent = pino({ level: 'silent' });
+  const badRecipient = scheduleFromEnv({ DAMM_BACKUP_DIR: '/tmp/x', DAMM_BACKUP_RECIPIENTS: 'age1nope' })!;
+  assert.throws(() => startBackupJob({ db: null as never, dataDir: '/nonexistent', clock: systemClock, log: silent }, badRecipient), /DAMM_BACKUP_RECIPIENTS/);
+  assert.throws(() => scheduleFromEnv({ DAMM_BACKUP_RECIPIENTS: 'age1x' }), /DAMM_BACKUP_DIR is not/);
   const id = await generateBackupIdentity();
-  assert.throws(() => scheduleConfigFromEnv({ DAMM_BACKUP_DIR: '/tmp/x', DAMM_BACKUP_RECIPIENTS: id.recipient, DAMM_BACKUP_RETAIN: '0' }), /RETAIN/);
-  assert.throws(() => scheduleConfigFromEnv({ DAMM_BACKUP_DIR: '/tmp/x', DAMM_BACKUP_RECIPIENTS: id.recipient, DAMM_BACKUP_INTERVAL_HOURS: 'soon' }), /INTERVAL_HOURS/);
+  assert.throws(() => scheduleFromEnv({ DAMM_BACKUP_DIR: '/tmp/x', DAMM_BACKUP_RECIPIENTS: id.recipient, DAMM_BACKUP_RETAIN: '0' }), /RETAIN/);
+  assert.throws(() => scheduleFromEnv({ DAMM_BACKUP_DIR: '/tmp/x', DAMM_BACKUP_RECIPIENTS: id.recipient, DAMM_BACKUP_INTERVAL_HOURS: 'soon' }), /INTERVAL_HOURS/);
 
   const dir = await mkdtemp(path.join(tmpdir(), 'damm-sched-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const env = { DAMM_BACKUP_DIR: dir, DAMM_BACKUP_RECIPIENTS: id.recipient, DAMM_BACKUP_INTERVAL_HOURS: String(0.3 / 3600), DAMM_BACKUP_RETAIN: '2' };
-  const cp = await startTestControlPlane({ extensions: [scheduledBackups({ env, checkEveryMs: 50 })] });
+  const { backupDir, backupRecipients, backupIntervalHours, backupRetain } = loadConfig(env);
+  const cp = await startTestControlPlane({ config: { backupDir, backupRecipients, backupIntervalHours, backupRetain } });
   t.after(() => cp.stop());
   const deadline = Date.now() + 15_000;
   let seen = 0;

@@ -12,7 +12,7 @@ import QRCode from 'qrcode';
 import type { Page } from 'playwright-core';
 import { registerTestGateway, startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 import { IPHONE_UA, keySpellings, lowContrastTexts, newPage, recordTraffic, renderedPrivateKey, screenshots, useBrowser, VIEWPORTS, type Exchange } from '../helpers/browser.js';
-import { WIZARD_CSP } from '../../src/control-plane/wizard-extension.js';
+import { WIZARD_CSP } from '../../src/control-plane/routes/wizard.js';
 
 const GATEWAY_KEY = Buffer.from(x25519.getPublicKey(x25519.utils.randomSecretKey())).toString('base64');
 const TUNNEL_FILE = /^[a-zA-Z0-9_=+.-]{1,15}\.conf$/;

@@ -10,7 +10,6 @@ import { DammError } from '../../core/errors.js';
 import { readFeed, readSnapshot } from '../../store/feed.js';
 import { authenticateGateway, scopeOf, type GatewayRow } from '../services/gateways.js';
 import { recordHeartbeat } from '../services/usage.js';
-import type { FeedService } from '../services/feed.js';
 import type { Ctx } from '../context.js';
 
 const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 403: S.ErrorBody };
@@ -21,7 +20,8 @@ function bearer(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-export const gatewayFeedRoutes = (ctx: Ctx, feed: FeedService): FastifyPluginAsyncTypebox => async (app) => {
+export const gatewayFeedRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (app) => {
+  const { feed } = ctx;
   app.decorateRequest('gateway', null);
   app.addHook('onRequest', async (request) => {
     const gw = await authenticateGateway(ctx.db, bearer(request.headers.authorization));

@@ -1,7 +1,10 @@
 /**
  * Admission records on the control-plane side: signed inside the transaction
  * that admits or removes a device (so the feed event commits atomically with
- * the change), and renewed by a background job before they expire.
+ * the change), renewed by a background job before they expire, and re-issued
+ * at once when the key ring drops an admission key they were signed with.
+ * The services that change devices call deviceAdmitted/deviceRemoved
+ * (ctx.admissions); the feed rows themselves are written by src/store/feed.ts.
  */
 import {
   ADMISSION_VALIDITY_SECONDS,
@@ -10,13 +13,25 @@ import {
   signRecord,
 } from '../../core/admission.js';
 import { nodeEd25519 } from '../../platform/node-ed25519.js';
-import { withTx, type Tx } from '../../store/db.js';
-import { insertFeedEvents, type NewFeedEvent } from '../../store/feed.js';
+import type { Logger } from 'pino';
+import type { Clock } from '../../core/clock.js';
+import { withTx, type Db, type Tx } from '../../store/db.js';
+import { expireAdmissions, insertAdmission, insertRemoval, insertRenewals, type NewFeedEvent } from '../../store/feed.js';
 import { audit } from '../../store/audit.js';
 import { periodStartOf } from '../../store/usage.js';
 import { DEVICE_COLUMNS } from './devices.js';
-import type { Ctx, DeviceChangeListener, DeviceRow } from '../context.js';
+import type { Admissions, DeviceRow } from '../context.js';
+import type { KeyRing } from '../keyring.js';
 import type { FeedService } from './feed.js';
+
+export interface AdmissionDeps {
+  db: Db;
+  keys: KeyRing;
+  clock: Clock;
+  log: Logger;
+  /** Told about every transaction that wrote feed events, so it sequences them after COMMIT. */
+  feed: FeedService;
+}
 
 export interface AdmissionOptions {
   validitySeconds?: number;
@@ -26,7 +41,7 @@ export interface AdmissionOptions {
   renewBatch?: number;
 }
 
-export class AdmissionIssuer {
+export class AdmissionIssuer implements Admissions {
   private readonly ed = nodeEd25519();
   readonly validitySeconds: number;
   readonly renewBeforeSeconds: number;
@@ -34,10 +49,10 @@ export class AdmissionIssuer {
   private readonly renewBatch: number;
   private timer: NodeJS.Timeout | null = null;
   private renewing: Promise<unknown> | null = null;
+  private unsubscribe: (() => void) | null = null;
 
   constructor(
-    private readonly ctx: Ctx,
-    private readonly feed: FeedService,
+    private readonly deps: AdmissionDeps,
     opts: AdmissionOptions = {},
   ) {
     this.validitySeconds = opts.validitySeconds ?? ADMISSION_VALIDITY_SECONDS;
@@ -48,33 +63,25 @@ export class AdmissionIssuer {
 
   private admissionEvent(d: DeviceRow, now: Date): NewFeedEvent {
     const record = admissionRecordFor({ id: d.id, publicKey: d.public_key, ipv4: d.ipv4, ipv6: d.ipv6, scope: d.scope }, now, this.validitySeconds);
-    return { scope: d.scope, deviceId: d.id, kind: 'upsert', envelope: signRecord(record, this.ctx.keys.signers('admission'), this.ed) };
+    return { scope: d.scope, deviceId: d.id, kind: 'upsert', envelope: signRecord(record, this.deps.keys.signers('admission'), this.ed) };
   }
 
   private removalEvent(d: DeviceRow, now: Date, reason: string): NewFeedEvent {
     const record = revocationRecordFor({ id: d.id, publicKey: d.public_key, scope: d.scope }, now);
-    return { scope: d.scope, deviceId: d.id, kind: 'remove', envelope: signRecord(record, this.ctx.keys.signers('admission'), this.ed), reason };
+    return { scope: d.scope, deviceId: d.id, kind: 'remove', envelope: signRecord(record, this.deps.keys.signers('admission'), this.ed), reason };
   }
 
-  listener(): DeviceChangeListener {
-    return {
-      deviceAdmitted: async (tx, device) => {
-        const now = this.ctx.clock.now();
-        const ev = this.admissionEvent(device, now);
-        // The feed event and the expiry row in one statement (one round trip).
-        await tx.query(
-          `WITH f AS (INSERT INTO feed_events (scope, device_id, kind, envelope) VALUES ($1, $2, 'upsert', $3))
-           INSERT INTO admissions (device_id, scope, not_after) VALUES ($2, $1, $4)`,
-          [ev.scope, ev.deviceId, JSON.stringify(ev.envelope), new Date(now.getTime() + this.validitySeconds * 1000)],
-        );
-        this.feed.wrote(tx);
-      },
-      deviceRemoved: async (tx, device, reason) => {
-        await insertFeedEvents(tx, [this.removalEvent(device, this.ctx.clock.now(), reason)]);
-        await tx.query('DELETE FROM admissions WHERE device_id = $1', [device.id]);
-        this.feed.wrote(tx);
-      },
-    };
+  /** Called inside the transaction that admitted the device (enrolled, reinstated). */
+  async deviceAdmitted(tx: Tx, device: DeviceRow): Promise<void> {
+    const now = this.deps.clock.now();
+    await insertAdmission(tx, this.admissionEvent(device, now), new Date(now.getTime() + this.validitySeconds * 1000));
+    this.deps.feed.wrote(tx);
+  }
+
+  /** Called inside the transaction that removed the device (revoked, suspended). */
+  async deviceRemoved(tx: Tx, device: DeviceRow, reason: string): Promise<void> {
+    await insertRemoval(tx, this.removalEvent(device, this.deps.clock.now(), reason));
+    this.deps.feed.wrote(tx);
   }
 
   /**
@@ -87,10 +94,9 @@ export class AdmissionIssuer {
    * one does this when it reloads; the second pass only re-issues again.
    */
   async reissueAll(reason: string): Promise<number> {
-    const now = this.ctx.clock.now();
-    const r = await this.ctx.db.query('UPDATE admissions SET not_after = $1 WHERE not_after > $1', [now]);
+    const expired = await expireAdmissions(this.deps.db, this.deps.clock.now());
     const n = await this.renewDue();
-    this.ctx.log.warn({ reason, expired: r.rowCount ?? 0, reissued: n }, 'admission records re-issued after an admission key was dropped');
+    this.deps.log.warn({ reason, expired, reissued: n }, 'admission records re-issued after an admission key was dropped');
     return n;
   }
 
@@ -98,8 +104,8 @@ export class AdmissionIssuer {
   async renewDue(): Promise<number> {
     let total = 0;
     for (;;) {
-      const now = this.ctx.clock.now();
-      const n = await withTx(this.ctx.db, async (tx: Tx) => {
+      const now = this.deps.clock.now();
+      const n = await withTx(this.deps.db, async (tx: Tx) => {
         // Device rows are locked first (as revocation and suspension do), and
         // rows another process is renewing are skipped.
         const r = await tx.query<DeviceRow>(
@@ -109,12 +115,8 @@ export class AdmissionIssuer {
           [new Date(now.getTime() + this.renewBeforeSeconds * 1000), this.renewBatch],
         );
         if (r.rows.length === 0) return 0;
-        await insertFeedEvents(tx, r.rows.map((d) => this.admissionEvent(d, now)));
-        await tx.query('UPDATE admissions SET not_after = $2 WHERE device_id = ANY($1::uuid[])', [
-          r.rows.map((d) => d.id),
-          new Date(now.getTime() + this.validitySeconds * 1000),
-        ]);
-        this.feed.wrote(tx);
+        await insertRenewals(tx, r.rows.map((d) => this.admissionEvent(d, now)), new Date(now.getTime() + this.validitySeconds * 1000));
+        this.deps.feed.wrote(tx);
         return r.rows.length;
       });
       total += n;
@@ -125,13 +127,13 @@ export class AdmissionIssuer {
   /**
    * Devices suspended for exceeding their quota in an earlier usage period
    * come back when a new period starts: state active, a fresh admission
-   * record on the feed (the listeners' deviceAdmitted), an audit entry.
+   * record on the feed (deviceAdmitted), an audit entry.
    * Only quota suspensions (state_reason "quota exceeded: ...") are undone.
    */
   async reinstateQuotaSuspended(): Promise<string[]> {
-    const now = this.ctx.clock.now();
+    const now = this.deps.clock.now();
     const period = periodStartOf(now);
-    return withTx(this.ctx.db, async (tx: Tx) => {
+    return withTx(this.deps.db, async (tx: Tx) => {
       const r = await tx.query<DeviceRow>(
         `UPDATE devices SET state = 'active', state_reason = NULL, state_changed_at = $2
          WHERE id IN (SELECT id FROM devices WHERE state = 'suspended' AND state_reason LIKE 'quota exceeded:%' AND state_changed_at < $1
@@ -141,7 +143,7 @@ export class AdmissionIssuer {
       );
       for (const d of r.rows) {
         await audit(tx, { at: now, actor: 'system:usage', action: 'device.reinstated', subject: `device:${d.id}`, details: { reason: `new usage period from ${period.toISOString().slice(0, 10)}` } });
-        for (const l of this.ctx.deviceListeners) await l.deviceAdmitted(tx, d);
+        await this.deviceAdmitted(tx, d);
       }
       return r.rows.map((d) => d.id);
     });
@@ -149,22 +151,30 @@ export class AdmissionIssuer {
 
   private async backgroundPass(): Promise<void> {
     const back = await this.reinstateQuotaSuspended();
-    if (back.length > 0) this.ctx.log.info({ reinstated: back.length }, 'devices suspended for quota reinstated: a new usage period started');
+    if (back.length > 0) this.deps.log.info({ reinstated: back.length }, 'devices suspended for quota reinstated: a new usage period started');
     const n = await this.renewDue();
-    if (n > 0) this.ctx.log.info({ renewed: n }, 'admission records renewed');
+    if (n > 0) this.deps.log.info({ renewed: n }, 'admission records renewed');
   }
 
   start(): void {
+    // A root that dropped an admission key this process signed with (revoked,
+    // lost): live records re-issued under the new key at once, not at renewal.
+    this.unsubscribe = this.deps.keys.onChange(async (change) => {
+      const dropped = change.droppedSigners.filter((k) => k.role === 'admission');
+      if (dropped.length === 0) return;
+      await this.reissueAll(`root v${change.version} dropped admission key(s) ${dropped.map((k) => k.keyid.slice(0, 16)).join(', ')}`);
+    });
     this.timer = setInterval(() => {
       if (this.renewing) return;
       this.renewing = this.backgroundPass()
-        .catch((err) => this.ctx.log.warn({ err }, 'admission renewal failed'))
+        .catch((err) => this.deps.log.warn({ err }, 'admission renewal failed'))
         .finally(() => (this.renewing = null));
     }, this.renewIntervalMs);
     this.timer.unref();
   }
 
   async stop(): Promise<void> {
+    this.unsubscribe?.();
     if (this.timer) clearInterval(this.timer);
     await this.renewing;
   }

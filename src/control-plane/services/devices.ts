@@ -50,7 +50,7 @@ export async function revokeDevice(ctx: Ctx, actor: string, id: string, reason: 
     await tx.query('INSERT INTO free_offsets (address_offset) VALUES ($1) ON CONFLICT DO NOTHING', [d.address_offset]);
     await audit(tx, { at: now, actor, action: 'device.revoked', subject: `device:${id}`, details: { reason, publicKey: d.public_key } });
     const revoked = u.rows[0]!;
-    if (d.state === 'active') for (const l of ctx.deviceListeners) await l.deviceRemoved(tx, revoked, reason);
+    if (d.state === 'active') await ctx.admissions.deviceRemoved(tx, revoked, reason);
     return deviceSummary(revoked);
   });
 }

@@ -96,7 +96,7 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
       }
       throw err;
     }
-    for (const l of ctx.deviceListeners) await l.deviceAdmitted(tx, row);
+    await ctx.admissions.deviceAdmitted(tx, row);
     return { device: row, decision };
   });
   ctx.metrics.enrollments.inc();

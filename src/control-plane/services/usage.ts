@@ -68,7 +68,7 @@ export async function recordHeartbeat(ctx: Ctx, gw: GatewayRow, body: HeartbeatB
       const row = u.rows[0];
       if (!row) continue;
       await audit(tx, { at: now, actor: `gateway:${gw.id}`, action: 'device.suspended', subject: `device:${d.id}`, details: { reason, quotaBytes: quota } });
-      for (const l of ctx.deviceListeners) await l.deviceRemoved(tx, row, reason);
+      await ctx.admissions.deviceRemoved(tx, row, reason);
       suspended.push(d.id);
     }
     return { counted: true, devices: devices.rows.length, suspended };

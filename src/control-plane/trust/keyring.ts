@@ -16,24 +16,11 @@ import type { SigningKey } from '../../core/envelope.js';
 import { DammError } from '../../core/errors.js';
 import { keyValidFor, roleKeys, rotatedRoles, ONLINE_ROLES, type OnlineRole, type VerifiedRoot } from '../../core/trust/index.js';
 import type { Queryable } from '../../store/db.js';
-import { keysDir, readOnlineKeyFiles, type KeyRing } from '../keyring.js';
+import { keysDir, readOnlineKeyFiles, type KeyRing, type KeyRingChange, type KeyRingListener } from '../keyring.js';
 import { latestRootVersion, listRoots, loadVerifiedChain, verifyPublishedChain } from './roots.js';
 
-export interface ReloadResult {
-  changed: boolean;
-  version: number;
-  rotatedRoles: OnlineRole[];
-  /** Keys this process signed with before the reload and may not sign with any more (revoked, lost, retired). */
-  droppedSigners: { role: OnlineRole; keyid: string }[];
-}
-
-/**
- * Called after a reload that changed the root. The place for work a rotation
- * implies beyond the catalog, e.g. the admission feed re-issuing live records
- * at once when an admission key it used was dropped (revoked or lost), rather
- * than on its renewal schedule.
- */
-export type TrustChangeListener = (change: ReloadResult) => void | Promise<void>;
+/** What reload() found (a change of root is also told to the ring's listeners). */
+export type ReloadResult = KeyRingChange;
 
 export interface TrustedKeyRingOptions {
   db: Queryable;
@@ -45,7 +32,7 @@ export class TrustedKeyRing implements KeyRing {
   readonly #opts: TrustedKeyRingOptions;
   #root: VerifiedRoot;
   #local: Map<string, SigningKey>;
-  readonly #listeners = new Set<TrustChangeListener>();
+  readonly #listeners = new Set<KeyRingListener>();
 
   private constructor(opts: TrustedKeyRingOptions, root: VerifiedRoot, local: Map<string, SigningKey>) {
     this.#opts = opts;
@@ -109,7 +96,7 @@ export class TrustedKeyRing implements KeyRing {
   }
 
   /** Subscribes to root changes picked up by reload(); returns the unsubscribe function. */
-  onChange(listener: TrustChangeListener): () => void {
+  onChange(listener: KeyRingListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

@@ -1,3 +1,4 @@
+/** This package's version, read once from package.json (src/ under tsx, dist/ when built: both two levels down). */
 import { readFileSync } from 'node:fs';
 
 export const VERSION: string = (() => {
