@@ -1,9 +1,6 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateWireGuardKeyPair } from '../../src/gateway/wireguard/keys.js';
 
-/** An X25519 key pair as WireGuard writes it (base64), made the way the browser makes one. */
+/** An X25519 key pair as WireGuard writes it (base64), from the one generator production uses (see there why not generateKeyPairSync). */
 export function wgKeyPair(): { privateKey: string; publicKey: string } {
-  const { publicKey, privateKey } = generateKeyPairSync('x25519');
-  const pub = publicKey.export({ format: 'jwk' }).x!;
-  const priv = privateKey.export({ format: 'jwk' }).d!;
-  return { publicKey: Buffer.from(pub, 'base64url').toString('base64'), privateKey: Buffer.from(priv, 'base64url').toString('base64') };
+  return generateWireGuardKeyPair();
 }
