@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { wgKeyPair } from './keys.js';
 import { before, it } from 'node:test';
 import { DammError } from '../../src/core/errors.js';
 import type { ApplyFailureDetails, InterfaceState, PeerSpec, WireGuardBackend } from '../../src/gateway/wireguard/backend.js';
@@ -16,7 +17,7 @@ export interface KeyPair {
   publicKey: string; // base64
 }
 
-export { wgKeyPair as generateKeyPair } from './keys.js';
+export const generateKeyPair: () => KeyPair = wgKeyPair;
 
 export function generatePresharedKey(): string {
   return randomBytes(32).toString('base64');
