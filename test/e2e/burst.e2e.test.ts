@@ -96,11 +96,18 @@ before(async () => {
 
 after(async () => {
   client.destroy();
-  await agent?.kill('SIGKILL');
-  for (const p of cps) await p.kill('SIGKILL');
-  await within(30_000, 'the test database to be dropped', database?.close() ?? Promise.resolve());
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-  await within(60_000, 'namespaces and wireguard-go to be torn down', kit?.cleanup() ?? Promise.resolve());
+  // Every step runs even when one before it fails or overruns (a skipped kit
+  // cleanup would leave wireguard-go holding this process open).
+  const steps: [string, () => Promise<unknown>][] = [
+    ['the agent to die', async () => agent?.kill('SIGKILL')],
+    ['the control planes to die', async () => { for (const p of cps) await p.kill('SIGKILL'); }],
+    ['the test database to be dropped', async () => database?.close()],
+    ['the temporary directories to be removed', async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }); }],
+    ['namespaces and wireguard-go to be torn down', async () => kit?.cleanup()],
+  ];
+  const errors: unknown[] = [];
+  for (const [what, step] of steps) await within(60_000, what, step()).catch((err) => errors.push(err));
+  if (errors.length) throw new AggregateError(errors, 'burst teardown');
 });
 
 test(`${N} concurrent enrollments at two control-plane processes end with exactly those ${N} peers on the gateway`, { timeout: 240_000 }, async () => {
