@@ -31,6 +31,7 @@ import { generateSigningKey } from '../../src/core/envelope.js';
 import { loadKeyRing } from '../../src/control-plane/keyring.js';
 import { insertFeedEvents } from '../../src/store/feed.js';
 import { activeLines, damm, peerLines, pgRelay, ping, rootVeth, sleep, wgShow, type Proc } from './kit.js';
+import { until } from '../gateway/kit.js';
 
 const CP_PORT = 8080;
 const GW_EGRESS = '10.200.1.2';
@@ -282,8 +283,12 @@ test('restarting the agent (and wireguard-go, which forgets everything) brings e
 });
 
 test('killing the agent in the middle of a burst and restarting it converges to exactly the desired set', async () => {
+  const activeCount = async () => Number((await database.db.query("SELECT count(*) AS n FROM devices WHERE state = 'active'")).rows[0].n);
+  const already = await activeCount();
   const burst = Promise.all(Array.from({ length: 300 }, () => enrollDevice()));
-  await sleep(150);
+  // Kill it mid-burst for certain: once some enrollments landed, not after a fixed delay
+  // (on a loaded machine 150 ms could pass before the first one).
+  await until('30 enrollments of the burst to land', async () => (await activeCount()) >= already + 30 || undefined, 60_000, 10);
   await agent.kill('SIGKILL');
   await burst;
   const revoked = (await database.db.query("SELECT id FROM devices WHERE state = 'active' ORDER BY created_at DESC LIMIT 5")).rows;

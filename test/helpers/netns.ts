@@ -243,10 +243,11 @@ export class NetnsKit {
     this.daemons.push({ child, handle });
     let exited = false;
     child.once('exit', () => (exited = true));
-    const deadline = Date.now() + 5000;
+    // Generous: on a loaded machine a daemon's start-up has taken seconds.
+    const deadline = Date.now() + 20_000;
     while (!(existsSync(socketPath) && (await socketAnswers(socketPath)))) {
       if (exited) throw new Error(`wireguard-go for ${ifname} exited during start-up: ${log.trim()}`);
-      if (Date.now() > deadline) throw new Error(`wireguard-go for ${ifname} did not open ${socketPath} within 5 s: ${log.trim()}`);
+      if (Date.now() > deadline) throw new Error(`wireguard-go for ${ifname} did not open ${socketPath} within 20 s: ${log.trim()}`);
       await sleep(10);
     }
     return handle;

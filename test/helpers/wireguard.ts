@@ -3,7 +3,8 @@
  * a `wg` runner, and the conformance suite every backend must pass.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { wgKeyPair } from './keys.js';
 import { before, it } from 'node:test';
 import { DammError } from '../../src/core/errors.js';
 import type { ApplyFailureDetails, InterfaceState, PeerSpec, WireGuardBackend } from '../../src/gateway/wireguard/backend.js';
@@ -16,16 +17,7 @@ export interface KeyPair {
   publicKey: string; // base64
 }
 
-function b64urlToB64(s: string): string {
-  return Buffer.from(s, 'base64url').toString('base64');
-}
-
-export function generateKeyPair(): KeyPair {
-  const { privateKey } = generateKeyPairSync('x25519');
-  const jwk = privateKey.export({ format: 'jwk' });
-  if (!jwk.d || !jwk.x) throw new Error('x25519 JWK export lacks d/x');
-  return { privateKey: b64urlToB64(jwk.d), publicKey: b64urlToB64(jwk.x) };
-}
+export const generateKeyPair: () => KeyPair = wgKeyPair;
 
 export function generatePresharedKey(): string {
   return randomBytes(32).toString('base64');

@@ -13,14 +13,13 @@
  * is ignored: the feed delivers those events again.
  */
 import { mkdir, readFile, rename, stat, chmod } from 'node:fs/promises';
-import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { appendDurably, writeFileDurably } from '../../io/durable-file.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { DammError } from '../../core/errors.js';
 import type { RawEvent } from './desired.js';
-import { parseSecretKey, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { generateWireGuardKeyPair, parseSecretKey, publicKeyFromPrivate } from '../wireguard/keys.js';
 
 export const GatewayRegistration = Type.Object(
   {
@@ -101,12 +100,10 @@ export class StateDir {
       const privateKey = existing.trim();
       return { privateKey, publicKey: publicKeyOf(privateKey), created: false };
     }
-    const { privateKey: key } = generateKeyPairSync('x25519');
-    const jwk = key.export({ format: 'jwk' });
-    const privateKey = Buffer.from(jwk.d!, 'base64url').toString('base64');
-    // 'wx': never overwrite a key another start wrote meanwhile.
+    const { privateKey, publicKey } = generateWireGuardKeyPair();
+    // Create-only: never overwrite a key another start wrote meanwhile.
     await writeFileDurably(file, `${privateKey}\n`, { onExisting: 'create' });
-    return { privateKey, publicKey: Buffer.from(jwk.x!, 'base64url').toString('base64'), created: true };
+    return { privateKey, publicKey, created: true };
   }
 
   /** The desired set at the last snapshot plus the journal since. */

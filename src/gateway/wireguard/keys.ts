@@ -3,7 +3,7 @@
  * Secrets (private and preshared keys) are converted here and never logged;
  * read-backs report a digest of a preshared key, never the key.
  */
-import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { fromBase64, toBase64, toHex } from '../../core/bytes.js';
 import { DammError } from '../../core/errors.js';
 import { parseWireGuardPublicKey } from '../../core/wg-key.js';
@@ -50,6 +50,23 @@ export function publicKeyFromPrivate(privateKey: Uint8Array): string {
   const der = Buffer.concat([X25519_PKCS8_PREFIX, privateKey]);
   const spki = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({ format: 'der', type: 'spki' });
   return toBase64(new Uint8Array(spki.subarray(spki.length - KEY_LEN)));
+}
+
+/**
+ * A fresh X25519 key pair in base64, clamped as `wg genkey` clamps it.
+ *
+ * Not `generateKeyPairSync('x25519')` + JWK export: on Node 20 a garbage
+ * collection during that export can run the finished key-generation job's
+ * destructor, which takes the mutex the export already holds, and the
+ * process deadlocks (main thread in futex wait, no timer ever fires). The
+ * e2e burst test hung that way after 20 invites; a bare loop of keygen +
+ * JWK export hangs within seconds. Random bytes have no such job.
+ */
+export function generateWireGuardKeyPair(): { privateKey: string; publicKey: string } {
+  const secret = new Uint8Array(randomBytes(KEY_LEN));
+  secret[0]! &= 248;
+  secret[31] = (secret[31]! & 127) | 64;
+  return { privateKey: toBase64(secret), publicKey: publicKeyFromPrivate(secret) };
 }
 
 /**
