@@ -3,7 +3,8 @@ import { DammError } from '../core/errors.js';
 
 export type Db = pg.Pool;
 export type Tx = pg.PoolClient;
-export type Queryable = pg.Pool | pg.PoolClient;
+/** Anything that runs a statement: the pool, a checked-out client, or a client of its own. */
+export type Queryable = pg.Pool | pg.ClientBase;
 
 // int8 (bigint) columns come back as strings by default; DAMM's bigints
 // (revisions, byte counters) stay below 2^53 in practice, but we keep them

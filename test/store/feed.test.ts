@@ -157,7 +157,7 @@ test('snapshot then resume from its revision: the current set, no duplicates', a
   cleanups.push(() => cp.stop());
   const gw = await addGateway(cp);
   const pass = await invite(cp, 100);
-  const devs = [];
+  const devs: Awaited<ReturnType<typeof enroll>>[] = [];
   for (let i = 0; i < 5; i++) devs.push(await enroll(cp.url, pass));
   await cp.op('POST', `/v1/operator/devices/${devs[0]!.deviceId}/revoke`, {});
   await until('sequenced', async () => (await drainFeed(cp, gw, 0)).events.some((e) => e.deviceId === devs[0]!.deviceId && e.kind === 'remove') || undefined);
