@@ -5,7 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DammError, isErrorCode } from '../core/errors.js';
+import { DammError } from '../core/errors.js';
+import { HttpClient, Unreachable } from '../client/http.js';
 
 export interface ApiTarget {
   url: string;
@@ -20,28 +21,17 @@ export async function resolveTarget(opts: { url?: string; token?: string; dataDi
   return { url: url.replace(/\/$/, ''), token };
 }
 
+/** One call with the operator token; each call opens and closes its own connection (a CLI run makes a few). */
 export async function api<T>(target: ApiTarget, method: string, p: string, body?: unknown): Promise<T> {
-  let res: Response;
+  const client = new HttpClient(target.url);
   try {
-    res = await fetch(`${target.url}${p}`, {
-      method,
-      headers: { authorization: `Bearer ${target.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  } catch (cause) {
-    throw new DammError('store_unavailable', `Cannot reach the control plane at ${target.url}. Is "damm serve" running?`, { cause });
+    return await client.call<T>(method, p, { token: target.token, ...(body !== undefined ? { body } : {}) });
+  } catch (err) {
+    if (err instanceof Unreachable && err.status === null) {
+      throw new DammError('store_unavailable', `Cannot reach the control plane at ${target.url}. Is "damm serve" running?`, { cause: err });
+    }
+    throw err;
+  } finally {
+    client.close();
   }
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = null;
-  }
-  if (!res.ok) {
-    const e = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
-    const code = e?.code && isErrorCode(e.code) ? e.code : 'internal';
-    throw new DammError(code, e?.message ?? `The control plane answered ${res.status}.`);
-  }
-  return parsed as T;
 }

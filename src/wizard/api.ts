@@ -4,6 +4,7 @@
  * act on: the service said no (ApiError, with its stable code) or the
  * service could not be reached (NetworkError).
  */
+import { decodeApiError } from '../core/api-error.js';
 import type { EnrollRequest, EnrollResponse, MintPassResponse, Posture, Whoami } from '../core/api-schemas.js';
 
 /** GET /v1/trust (only the field this page reads). */
@@ -58,16 +59,8 @@ async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Pr
     // not JSON (e.g. a proxy's error page): handled below by status
   }
   if (res.ok && parsed !== null) return parsed as T;
-  const err = (parsed as { error?: { code?: unknown; message?: unknown; retryAfterSeconds?: unknown; requestId?: unknown } } | null)?.error;
-  const header = Number(res.headers.get('retry-after'));
-  const retry = typeof err?.retryAfterSeconds === 'number' ? err.retryAfterSeconds : Number.isFinite(header) && header > 0 ? header : null;
-  throw new ApiError(
-    res.status,
-    typeof err?.code === 'string' ? err.code : res.ok ? 'bad_response' : `http_${res.status}`,
-    typeof err?.message === 'string' ? err.message : `The service answered with status ${res.status}.`,
-    retry,
-    typeof err?.requestId === 'string' ? err.requestId : res.headers.get('x-request-id'),
-  );
+  const e = decodeApiError({ status: res.status, body: parsed, retryAfter: res.headers.get('retry-after'), requestId: res.headers.get('x-request-id') });
+  throw new ApiError(res.status, e.code, e.message, e.retryAfterSeconds, e.requestId);
 }
 
 export const api = {
