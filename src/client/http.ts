@@ -83,6 +83,7 @@ export class HttpClient {
   private readonly agent: http.Agent;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
+  private closed = false;
 
   constructor(baseUrl: string, o: HttpClientOptions = {}) {
     let base: URL;
@@ -102,6 +103,7 @@ export class HttpClient {
 
   /** Ends every connection, idle or busy; later calls fail as Unreachable. */
   close(): void {
+    this.closed = true; // the agent alone would open fresh connections for later calls
     this.agent.destroy();
   }
 
@@ -166,6 +168,7 @@ export class HttpClient {
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise<RawAnswer>((resolve, reject) => {
       if (signal?.aborted) return reject(abortReason(signal));
+      if (this.closed) return reject(new Unreachable(`${what}: this client is closed`));
       let done = false;
       const finish = (err: unknown, value?: RawAnswer): void => {
         if (done) return;
