@@ -6,7 +6,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DammError } from '../core/errors.js';
-import { HttpClient, Unreachable } from '../client/http.js';
 
 export interface ApiTarget {
   url: string;
@@ -23,6 +22,8 @@ export async function resolveTarget(opts: { url?: string; token?: string; dataDi
 
 /** One call with the operator token; each call opens and closes its own connection (a CLI run makes a few). */
 export async function api<T>(target: ApiTarget, method: string, p: string, body?: unknown): Promise<T> {
+  // Loaded on the first call, not with the command tree (src/cli/main.ts: `damm --help` loads no client code).
+  const { HttpClient, Unreachable } = await import('../client/http.js');
   const client = new HttpClient(target.url);
   try {
     return await client.call<T>(method, p, { token: target.token, ...(body !== undefined ? { body } : {}) });
