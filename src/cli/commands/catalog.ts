@@ -18,10 +18,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { FrontDoor } from '../../core/api-schemas.js';
-import { isCatalogPayload } from '../../core/catalog-verify.js';
 import { DammError, isDammError } from '../../core/errors.js';
-import { httpTrustFetcher } from '../../client/http-fetcher.js';
-import { TrustClient, TrustStateStore } from '../../client/trust-state.js';
 import { withDataDir } from '../common.js';
 import { fail, printJson, printTable } from '../output.js';
 
@@ -69,13 +66,17 @@ async function readPinFile(dir: string): Promise<string | null> {
 }
 
 /** The catalog schema's exact front-door shape (what gateways and the wizard check), as TrustClient's hook. */
-function checkFrontDoors(frontDoors: unknown[]): FrontDoor[] {
+function checkFrontDoors(frontDoors: unknown[], isCatalogPayload: typeof import('../../core/catalog-verify.js').isCatalogPayload): FrontDoor[] {
   const probe = { version: 1, issuedAt: '1970-01-01T00:00:00.000Z', expiresAt: '1970-01-01T00:00:00.000Z', frontDoors };
   if (!isCatalogPayload(probe)) throw new DammError('record_invalid', 'Signed catalog payload does not have the catalog shape.');
   return probe.frontDoors;
 }
 
 async function show(o: ShowOpts, dataDirNamed: boolean): Promise<void> {
+  // The trust client loads here, when the command runs, not for `damm --help` (src/cli/main.ts).
+  const { httpTrustFetcher } = await import('../../client/http-fetcher.js');
+  const { TrustClient, TrustStateStore } = await import('../../client/trust-state.js');
+  const { isCatalogPayload } = await import('../../core/catalog-verify.js');
   const url = await urlFor(o);
   const stateDir = stateDirFor(o, dataDirNamed);
   const givenPin = checkPin(o.rootSha256, '--root-sha256') ?? checkPin(process.env.DAMM_ROOT_SHA256, 'DAMM_ROOT_SHA256');
@@ -102,7 +103,7 @@ async function show(o: ShowOpts, dataDirNamed: boolean): Promise<void> {
     fetcher,
     bootstrapRoot,
     ...(givenPin ? { bootstrapSha256: givenPin } : {}),
-    validateFrontDoors: checkFrontDoors,
+    validateFrontDoors: (doors) => checkFrontDoors(doors, isCatalogPayload),
   });
 
   const refused = (err: unknown): never => {
