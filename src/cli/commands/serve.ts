@@ -89,7 +89,7 @@ export function registerServe(program: Command): void {
       try {
         const config = await configFor(opts, { ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) });
         const { createControlPlane, openStore } = await import('../../control-plane/server.js');
-        const store = await openStore(config);
+        const store = await openStore(config, () => {}, (l) => process.stdout.write(`${l}\n`));
         await initDataDir(config, (l) => process.stdout.write(`${l}\n`), store);
         const cp = await createControlPlane({ config, store });
         const url = await cp.app.listen({ host: config.host, port: config.port });
