@@ -11,7 +11,7 @@ export interface FeedControlPlane extends TestControlPlane {
 }
 
 export async function startFeedControlPlane(
-  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; feed?: FeedExtensionOptions; host?: string } = {},
+  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; feed?: FeedExtensionOptions; host?: string; dataDir?: string; port?: number } = {},
 ): Promise<FeedControlPlane> {
   const ext = feedExtension(opts.feed ?? {});
   const cp = await startTestControlPlane({
@@ -20,6 +20,8 @@ export async function startFeedControlPlane(
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.database ? { database: opts.database } : {}),
     ...(opts.host ? { host: opts.host } : {}),
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
   });
   return Object.assign(cp, { ext });
 }
