@@ -229,22 +229,30 @@ test('after an outage the feed resumes within a second of a heartbeat that gets 
   const port = Number(new URL(first.url).port);
   // Every feed retry waits 30-60 s: only the heartbeat's success can bring the feed back within the test's bound.
   const h = await startAgent(first, { token: await newToken(first), feedBackoff: { minMs: 60_000, maxMs: 60_000 } });
-  await first.stop();
-  await until('the feed found the control plane gone', async () => h.logs.some((l) => l.msg?.includes('unreachable')) || undefined, 15_000);
+  // Stopped before the second control plane, whose close would otherwise wait on the agent's keep-alive requests.
+  try {
+    // Gone as in a crash: stop listening and drop the open connections (the agent's long poll among them) at once.
+    const stopping = first.stop();
+    first.app.server.closeAllConnections();
+    await stopping;
+    await until('the feed found the control plane gone', async () => h.logs.some((l) => l.msg?.includes('unreachable')) || undefined, 15_000);
 
-  const second = await startFeedControlPlane({ database, dataDir, port });
-  cleanups.push(() => second.stop());
-  const device = await enroll(second.url, await invite(second, 1));
-  assert.ok(!h.backend.keys().includes(device.publicKey), 'the feed is still waiting');
-  const before = (await database.db.query('SELECT last_heartbeat_at FROM gateways WHERE id = $1', [h.agent.gatewayId])).rows[0].last_heartbeat_at as Date | null;
-  await h.agent.heartbeatNow();
-  const heartbeatAt = Date.now();
-  const after = (await database.db.query('SELECT last_heartbeat_at FROM gateways WHERE id = $1', [h.agent.gatewayId])).rows[0].last_heartbeat_at as Date;
-  assert.ok(after.getTime() > (before?.getTime() ?? 0), 'the heartbeat got through to the restarted control plane');
-  const back = () => h.backend.keys().includes(device.publicKey) && h.logs.some((l) => l.msg === 'control plane reachable again; catching up');
-  await until('the feed is back and the device enrolled during the wait reached the interface', async () => back() || undefined, 1000);
-  const resumedMs = Date.now() - heartbeatAt;
-  assert.ok(resumedMs < 1000, `feed resumed ${resumedMs} ms after the heartbeat`);
+    const second = await startFeedControlPlane({ database, dataDir, port });
+    cleanups.push(() => second.stop());
+    const device = await enroll(second.url, await invite(second, 1));
+    assert.ok(!h.backend.keys().includes(device.publicKey), 'the feed is still waiting');
+    const before = (await database.db.query('SELECT last_heartbeat_at FROM gateways WHERE id = $1', [h.agent.gatewayId])).rows[0].last_heartbeat_at as Date | null;
+    await h.agent.heartbeatNow();
+    const heartbeatAt = Date.now();
+    const after = (await database.db.query('SELECT last_heartbeat_at FROM gateways WHERE id = $1', [h.agent.gatewayId])).rows[0].last_heartbeat_at as Date;
+    assert.ok(after.getTime() > (before?.getTime() ?? 0), 'the heartbeat got through to the restarted control plane');
+    const back = () => h.backend.keys().includes(device.publicKey) && h.logs.some((l) => l.msg === 'control plane reachable again; catching up');
+    await until('the feed is back and the device enrolled during the wait reached the interface', async () => back() || undefined, 1000);
+    const resumedMs = Date.now() - heartbeatAt;
+    assert.ok(resumedMs < 1000, `feed resumed ${resumedMs} ms after the heartbeat`);
+  } finally {
+    await h.agent.stop();
+  }
 });
 
 test('an expired cursor makes the agent take a snapshot and resume without duplicates', async () => {
