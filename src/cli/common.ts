@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig, type Config } from '../control-plane/config.js';
+import type { Config } from '../control-plane/config.js';
 
 /** Flags every command shares: where the data directory is. */
 export function withDataDir(cmd: Command): Command {
@@ -14,6 +14,8 @@ export function withApi(cmd: Command): Command {
     .option('--json', 'print JSON for scripts');
 }
 
-export function configFor(opts: { dataDir: string }, overrides: Partial<Config> = {}): Config {
+/** Loads the configuration schema (typebox) only when a command runs: main.ts keeps --help and --version free of it. */
+export async function configFor(opts: { dataDir: string }, overrides: Partial<Config> = {}): Promise<Config> {
+  const { loadConfig } = await import('../control-plane/config.js');
   return loadConfig(process.env, { dataDir: path.resolve(opts.dataDir), ...overrides });
 }

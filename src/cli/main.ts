@@ -1,5 +1,13 @@
 #!/usr/bin/env node
-/** `damm`: one command for operators. */
+/**
+ * `damm`: one command for operators.
+ *
+ * Start-up rule: the command modules imported here only declare commands and
+ * options (commander, node builtins, small helpers); each action imports the
+ * server, store, trust or agent code it needs when it runs, so `--version` and
+ * `--help` stay fast. test/cli/startup.test.ts fails if fastify, pg, typebox
+ * and the like load for them.
+ */
 import { Command, CommanderError } from 'commander';
 import { registerServe } from './commands/serve.js';
 import { registerOperator } from './commands/operator.js';

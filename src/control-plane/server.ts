@@ -33,11 +33,11 @@ export interface StoreHandle {
   close(): Promise<void>;
 }
 
-export async function openStore(config: Config, log: (m: string) => void = () => {}): Promise<StoreHandle> {
+export async function openStore(config: Config, log: (m: string) => void = () => {}, notice: (m: string) => void = log): Promise<StoreHandle> {
   let embedded: EmbeddedStore | null = null;
   let url = config.databaseUrl;
   if (!url) {
-    embedded = await startEmbeddedStore(config.dataDir, log);
+    embedded = await startEmbeddedStore(config.dataDir, log, notice);
     url = embedded.url;
   }
   const db = createPool(url, 16);

@@ -58,7 +58,7 @@ export type IssuePassRequest = Static<typeof IssuePassRequest>;
 
 export const IssuedPass = Strict({
   id: Uuid,
-  kind: Type.Union([Type.Literal('public'), Type.Literal('invite')]),
+  kind: Type.Union([Type.Literal('public'), Type.Literal('operator'), Type.Literal('invite')]),
   token: PassToken,
   link: Type.String(),
   tier: ServiceTierName,
@@ -69,7 +69,7 @@ export type IssuedPass = Static<typeof IssuedPass>;
 
 export const PassSummary = Strict({
   id: Uuid,
-  kind: Type.Union([Type.Literal('public'), Type.Literal('invite')]),
+  kind: Type.Union([Type.Literal('public'), Type.Literal('operator'), Type.Literal('invite')]),
   tier: ServiceTierName,
   maxUses: Type.Integer(),
   usesLeft: Type.Integer(),

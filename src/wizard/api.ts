@@ -73,4 +73,6 @@ export const api = {
   trust: () => call<TrustIndex>('GET', 'trust'),
   /** Root document `version`; ApiError 404 past the latest (the end of the chain). */
   root: (version: number) => call<unknown>('GET', `trust/root/${version}.json`),
+  /** The latest root envelope (unverified: it is verified as the last link of the chain). */
+  latestRoot: () => call<unknown>('GET', 'trust/root.json'),
 };

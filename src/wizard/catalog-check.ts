@@ -8,7 +8,7 @@
  *      this very server, which the panel says in words;
  *   2. root v1 from /v1/trust/root/1.json, accepted only if it matches the
  *      pin and carries a threshold of its own root keys (core's trustRoot);
- *   3. roots 2, 3, ... until 404 (at most MAX_ROOT_WALK), walked one version
+ *   3. roots 2 .. the latest (GET /v1/trust/root.json; at most MAX_ROOT_WALK), walked one version
  *      at a time with core's verifyRootChain (the same steps the CLI and
  *      gateways take); the final root must not be expired;
  *   4. the catalog with core's verifyCatalog (the one catalog verifier, the
@@ -26,7 +26,7 @@
 import type { FrontDoor } from '../core/api-schemas.js';
 import { verifyCatalog } from '../core/catalog.js';
 import { MAX_ROOT_WALK, trustRoot, verifyRootChain } from '../core/trust/root.js';
-import { api, ApiError } from './api.js';
+import { api } from './api.js';
 import type { RootPin } from './invite.js';
 
 /** Where the pin came from: the invite link (out of band) or the server being checked (trust on first use). */
@@ -36,17 +36,34 @@ export type CatalogCheck =
   | { ok: true; pinnedBy: PinSource; rootVersion: number; version: number; issuedAt: string; expiresAt: string; frontDoors: FrontDoor[] }
   | { ok: false; pinnedBy: PinSource; reason: string };
 
-/** Roots 2, 3, ... until the service answers 404; one more than the walk allows, so an over-long chain is refused rather than cut short. */
-async function laterRoots(): Promise<unknown[]> {
-  const out: unknown[] = [];
-  for (let v = 2; out.length <= MAX_ROOT_WALK; v++) {
-    try {
-      out.push(await api.root(v));
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) break;
-      throw err;
-    }
+/**
+ * The version a root envelope claims, read before verification only to know
+ * where the chain ends (verifyRootChain then checks every link, this one
+ * included); an unreadable claim ends the walk at root v1, which then fails
+ * to verify anything signed by later keys.
+ */
+function claimedVersion(envelope: unknown): number {
+  try {
+    const v: unknown = (JSON.parse(atob(String((envelope as { payload?: unknown }).payload))) as { version?: unknown }).version;
+    return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : 1;
+  } catch {
+    return 1;
   }
+}
+
+/**
+ * Roots 2 .. latest: the latest from GET /v1/trust/root.json, the ones before
+ * it by version. Asking past the end instead would be a 404, which the
+ * browser logs as a console error on every visit; where the chain ends is
+ * the server's word either way. At most one more than the walk allows, so an
+ * over-long chain is refused rather than cut short.
+ */
+async function laterRoots(): Promise<unknown[]> {
+  const latest = await api.latestRoot();
+  const last = claimedVersion(latest);
+  const out: unknown[] = [];
+  for (let v = 2; v < last && out.length <= MAX_ROOT_WALK; v++) out.push(await api.root(v));
+  if (last > 1 && out.length <= MAX_ROOT_WALK) out.push(latest);
   return out;
 }
 

@@ -61,6 +61,10 @@ test('serve prints its URL and the operator commands work against it', async () 
   assert.equal(inv.uses, 2);
   assert.match(inv.link, /\/get\/\?invite=dp_/);
   const pass = JSON.parse((await damm(['pass', 'issue', '--json'])).stdout);
+  assert.equal(pass.kind, 'operator', 'an operator-issued pass is not a publicly minted one');
+  assert.equal(inv.kind, 'invite');
+  const listed = JSON.parse((await damm(['pass', 'list', '--json'])).stdout) as { passes: { id: string; kind: string }[] };
+  assert.equal(listed.passes.find((p) => p.id === pass.id)?.kind, 'operator', 'and the list says so too');
   const enrolled = await fetch(`${url}/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ installPass: pass.token, publicKey: wgKeyPair().publicKey }) });
   const dev = (await enrolled.json()) as { deviceId: string };
   assert.equal(enrolled.status, 201);

@@ -24,6 +24,8 @@ import { enroll, invite, startFeedControlPlane, until, type FeedControlPlane } f
 import { wgKeyPair } from '../helpers/keys.js';
 import { randomUUID } from 'node:crypto';
 import type { RootPin } from '../../src/gateway/agent/trust.js';
+import type { BackoffSettings } from '../../src/gateway/agent/retry-wait.js';
+import { createTestDatabase } from '../helpers/db.js';
 import { rotateOnlineKey } from '../../src/control-plane/trust/rotate.js';
 import { moveRootToVault, payloadSha256 } from '../trust/helpers.js';
 
@@ -44,7 +46,7 @@ async function newToken(cp: FeedControlPlane, region = 'NL'): Promise<string> {
   return r.body.registrationToken;
 }
 
-async function startAgent(cp: { url: string }, opts: { token?: string; stateDir?: string; clock?: Clock; backend?: FakeBackend; rootPin?: RootPin } = {}): Promise<Harness> {
+async function startAgent(cp: { url: string }, opts: { token?: string; stateDir?: string; clock?: Clock; backend?: FakeBackend; rootPin?: RootPin; feedBackoff?: Partial<BackoffSettings> } = {}): Promise<Harness> {
   const stateDir = opts.stateDir ?? (await mkdtemp(path.join(tmpdir(), 'damm-gw-')));
   if (!opts.stateDir) cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
   const logs: any[] = [];
@@ -69,6 +71,7 @@ async function startAgent(cp: { url: string }, opts: { token?: string; stateDir?
     heartbeatIntervalMs: 3_600_000,
     pollWaitSeconds: 5,
     ...(opts.rootPin ? { rootPin: opts.rootPin } : {}),
+    ...(opts.feedBackoff ? { feedBackoff: opts.feedBackoff } : {}),
   });
   await agent.start();
   cleanups.push(() => agent.stop());
@@ -215,6 +218,41 @@ test('with the control plane gone, a restarted agent serves its persisted peers 
   clock.advance(2);
   await offline.agent.expireNow();
   assert.deepEqual(backend.keys(), [], 'expired records leave the interface even with no control plane');
+});
+
+test('after an outage the feed resumes within a second of a heartbeat that gets through, whatever its retry wait', async () => {
+  const database = await createTestDatabase();
+  cleanups.push(() => database.close());
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'damm-cp-restart-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const first = await startFeedControlPlane({ database, dataDir });
+  const port = Number(new URL(first.url).port);
+  // Every feed retry waits 30-60 s: only the heartbeat's success can bring the feed back within the test's bound.
+  const h = await startAgent(first, { token: await newToken(first), feedBackoff: { minMs: 60_000, maxMs: 60_000 } });
+  // Stopped before the second control plane, whose close would otherwise wait on the agent's keep-alive requests.
+  try {
+    // Gone as in a crash: stop listening and drop the open connections (the agent's long poll among them) at once.
+    const stopping = first.stop();
+    first.app.server.closeAllConnections();
+    await stopping;
+    await until('the feed found the control plane gone', async () => h.logs.some((l) => l.msg?.includes('unreachable')) || undefined, 15_000);
+
+    const second = await startFeedControlPlane({ database, dataDir, port });
+    cleanups.push(() => second.stop());
+    const device = await enroll(second.url, await invite(second, 1));
+    assert.ok(!h.backend.keys().includes(device.publicKey), 'the feed is still waiting');
+    const before = (await database.db.query('SELECT last_heartbeat_at FROM gateways WHERE id = $1', [h.agent.gatewayId])).rows[0].last_heartbeat_at as Date | null;
+    await h.agent.heartbeatNow();
+    const heartbeatAt = Date.now();
+    const after = (await database.db.query('SELECT last_heartbeat_at FROM gateways WHERE id = $1', [h.agent.gatewayId])).rows[0].last_heartbeat_at as Date;
+    assert.ok(after.getTime() > (before?.getTime() ?? 0), 'the heartbeat got through to the restarted control plane');
+    const back = () => h.backend.keys().includes(device.publicKey) && h.logs.some((l) => l.msg === 'control plane reachable again; catching up');
+    await until('the feed is back and the device enrolled during the wait reached the interface', async () => back() || undefined, 1000);
+    const resumedMs = Date.now() - heartbeatAt;
+    assert.ok(resumedMs < 1000, `feed resumed ${resumedMs} ms after the heartbeat`);
+  } finally {
+    await h.agent.stop();
+  }
 });
 
 test('an expired cursor makes the agent take a snapshot and resume without duplicates', async () => {

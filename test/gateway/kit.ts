@@ -10,7 +10,7 @@ import type { TestDatabase } from '../helpers/db.js';
 export type FeedControlPlane = TestControlPlane;
 
 export async function startFeedControlPlane(
-  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; feed?: Pick<ControlPlaneOptions, 'feed' | 'admission'>; host?: string } = {},
+  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; feed?: Pick<ControlPlaneOptions, 'feed' | 'admission'>; host?: string; dataDir?: string; port?: number } = {},
 ): Promise<FeedControlPlane> {
   return startTestControlPlane({
     ...opts.feed,
@@ -18,6 +18,8 @@ export async function startFeedControlPlane(
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.database ? { database: opts.database } : {}),
     ...(opts.host ? { host: opts.host } : {}),
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
   });
 }
 

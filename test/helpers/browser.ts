@@ -68,11 +68,15 @@ export interface Exchange {
 }
 
 /** Records every request the page makes and every response with its body; `settled()` waits for pending bodies. */
-export function recordTraffic(page: Page): { exchanges: Exchange[]; console: string[]; settled(): Promise<Exchange[]> } {
+export function recordTraffic(page: Page): { exchanges: Exchange[]; console: string[]; consoleErrors: string[]; settled(): Promise<Exchange[]> } {
   const exchanges: Exchange[] = [];
   const consoleLines: string[] = [];
+  const consoleErrors: string[] = [];
   const pending: Promise<void>[] = [];
-  page.on('console', (m) => consoleLines.push(m.text()));
+  page.on('console', (m) => {
+    consoleLines.push(m.text());
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
   page.on('request', (req) => {
     const ex: Exchange = {
       method: req.method(),
@@ -100,6 +104,7 @@ export function recordTraffic(page: Page): { exchanges: Exchange[]; console: str
   return {
     exchanges,
     console: consoleLines,
+    consoleErrors,
     async settled() {
       for (let n = 0; n !== pending.length; ) {
         n = pending.length;

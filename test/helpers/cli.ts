@@ -32,11 +32,11 @@ export async function runDamm(args: string[], env: Record<string, string>, opts:
   }
 }
 
-/** Starts `damm serve --port 0 [extraArgs]` and resolves with the URL it prints; a server that never says so is killed. */
-export async function startServe(env: Record<string, string>, extraArgs: string[] = []): Promise<{ proc: ChildProcess; url: string }> {
+/** Starts `damm serve --port 0 [extraArgs]` and resolves with the URL it prints and what it printed up to there; a server that never says so is killed. */
+export async function startServe(env: Record<string, string>, extraArgs: string[] = []): Promise<{ proc: ChildProcess; url: string; printed: string }> {
   const proc = spawn(process.execPath, [DAMM_BIN, 'serve', '--port', '0', ...extraArgs], { env: { ...process.env, ...env } });
+  let out = '';
   const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
     proc.stdout!.on('data', (d) => {
       out += String(d);
       const m = /listening on (http:\/\/\S+)/.exec(out);
@@ -48,5 +48,5 @@ export async function startServe(env: Record<string, string>, extraArgs: string[
     proc.kill('SIGKILL');
     throw err;
   });
-  return { proc, url };
+  return { proc, url, printed: out };
 }

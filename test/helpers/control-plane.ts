@@ -31,7 +31,7 @@ export interface TestControlPlane extends ControlPlane {
 }
 
 export async function startTestControlPlane(
-  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; host?: string; dataDir?: string } & Pick<ControlPlaneOptions, 'feed' | 'admission' | 'trustReloadMs'> = {},
+  opts: { config?: Partial<Config>; clock?: Clock; database?: TestDatabase; host?: string; dataDir?: string; port?: number } & Pick<ControlPlaneOptions, 'feed' | 'admission' | 'trustReloadMs'> = {},
 ): Promise<TestControlPlane> {
   const database = opts.database ?? (await createTestDatabase());
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'damm-cp-')));
@@ -63,7 +63,8 @@ export async function startTestControlPlane(
     ...(opts.admission ? { admission: opts.admission } : {}),
     ...(opts.trustReloadMs !== undefined ? { trustReloadMs: opts.trustReloadMs } : {}),
   });
-  const address = await cp.app.listen({ host: config.host, port: 0 });
+  // A given port: a control plane restarted where its clients expect it (same database and data directory).
+  const address = await cp.app.listen({ host: config.host, port: opts.port ?? 0 });
   const { token } = await createOperatorToken(database.db, 'test', new Date());
   const call = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${address}${p}`, {

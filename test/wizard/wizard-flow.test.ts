@@ -86,6 +86,10 @@ test('public mode: key made in the page, pass minted, enrolled, config rendered,
   assert.equal(enrollBody.publicKey, Buffer.from(x25519.getPublicKey(Buffer.from(privateKey, 'base64'))).toString('base64'));
   assertNoSecretAnywhere(exchanges, privateKey, [...traffic.console, ...cp.logs]);
   assert.deepEqual(errors, []);
+  // A clean flow logs no console error: the root chain walk stops at the latest version GET /v1/trust names, without a 404.
+  assert.deepEqual(traffic.consoleErrors, []);
+  assert.deepEqual(exchanges.filter((e) => e.status !== null && e.status >= 400).map((e) => `${e.status} ${e.url}`), []);
+  assert.ok(api.includes('GET /v1/trust/root/1.json'), 'the walk ran in this flow');
   assert.equal(await page.locator('#result').getAttribute('data-key-source'), 'webcrypto', 'localhost is a secure origin: WebCrypto X25519 is used');
 
   // The config: every line the issue asks for.

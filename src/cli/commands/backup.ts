@@ -1,20 +1,11 @@
 /**
  * `damm backup` and `damm restore` (src/backup/). Progress goes to stderr,
  * one line per stage (tables with rows and bytes); the result to stdout.
+ * The backup, store and trust modules load inside the actions (src/cli/main.ts).
  */
 import path from 'node:path';
 import type { Command } from 'commander';
 import { DammError } from '../../core/errors.js';
-import { createBackup } from '../../backup/backup.js';
-import { generateBackupIdentity, readIdentityFile, readRecipientsFile, writeIdentityFile } from '../../backup/identity.js';
-import { restoreBackup } from '../../backup/restore.js';
-import { backupFileName } from '../../backup/schedule.js';
-import { openStore } from '../../control-plane/server.js';
-import { createPool } from '../../store/db.js';
-import { startEmbeddedStore } from '../../store/embedded.js';
-import { keysDir, readOnlineKeyFiles } from '../../control-plane/keyring.js';
-import { keyValidFor, roleKeys, ONLINE_ROLES } from '../../core/trust/index.js';
-import { getRoot, loadVerifiedChain } from '../../control-plane/trust/roots.js';
 import { configFor, withDataDir } from '../common.js';
 import { fail, printJson } from '../output.js';
 
@@ -32,6 +23,10 @@ export function registerBackup(program: Command): void {
     .option('--json', 'print JSON for scripts')
     .action(async (opts: { dataDir: string; recipient: string[]; recipientsFile?: string; out?: string; identityGen?: boolean; identityOut?: string; json?: boolean }) => {
       try {
+        const { generateBackupIdentity, readRecipientsFile, writeIdentityFile } = await import('../../backup/identity.js');
+        const { createBackup } = await import('../../backup/backup.js');
+        const { backupFileName } = await import('../../backup/schedule.js');
+        const { openStore } = await import('../../control-plane/server.js');
         if (opts.identityGen) {
           const id = await generateBackupIdentity();
           if (opts.identityOut) {
@@ -46,7 +41,7 @@ export function registerBackup(program: Command): void {
         }
         const recipients = [...opts.recipient, ...(opts.recipientsFile ? await readRecipientsFile(opts.recipientsFile) : [])];
         if (recipients.length === 0) throw new DammError('invalid_argument', 'Name at least one --recipient age1... (make one with "damm backup --identity-gen").');
-        const config = configFor(opts);
+        const config = await configFor(opts);
         const out = path.resolve(opts.out ?? backupFileName(new Date()));
         const store = await openStore(config);
         try {
@@ -70,6 +65,8 @@ export function registerBackup(program: Command): void {
     .option('--json', 'print JSON for scripts')
     .action(async (opts: { dataDir: string; in: string; identity: string[]; force?: boolean; verifyOnly?: boolean; json?: boolean }) => {
       try {
+        const { readIdentityFile } = await import('../../backup/identity.js');
+        const { restoreBackup } = await import('../../backup/restore.js');
         if (opts.identity.length === 0) throw new DammError('invalid_argument', 'Pass --identity <file>: the age identity the backup was encrypted to.');
         const identities: string[] = [];
         for (const f of opts.identity) identities.push(...(await readIdentityFile(path.resolve(f))));
@@ -80,7 +77,12 @@ export function registerBackup(program: Command): void {
           else process.stdout.write(`archive OK: ${r.manifest.tables.length} tables, ${r.manifest.totals.rows} rows, ${r.manifest.files.length} files, created ${r.manifest.createdAt}\n`);
           return;
         }
-        const config = configFor(opts);
+        const config = await configFor(opts);
+        const { startEmbeddedStore } = await import('../../store/embedded.js');
+        const { createPool } = await import('../../store/db.js');
+        const { getRoot, loadVerifiedChain } = await import('../../control-plane/trust/roots.js');
+        const { keysDir, readOnlineKeyFiles } = await import('../../control-plane/keyring.js');
+        const { keyValidFor, roleKeys, ONLINE_ROLES } = await import('../../core/trust/index.js');
         // Not openStore(): that migrates to the newest schema first; restore migrates to the backup's own.
         const embedded = config.databaseUrl ? null : await startEmbeddedStore(config.dataDir, () => {});
         const db = createPool(config.databaseUrl ?? embedded!.url, 4);

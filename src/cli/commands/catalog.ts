@@ -18,8 +18,6 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { DammError, isDammError } from '../../core/errors.js';
-import { httpTrustFetcher } from '../../client/http-fetcher.js';
-import { checkRootSha256, openPinnedTrust } from '../../client/trust-state.js';
 import { withDataDir } from '../common.js';
 import { fail, printJson, printTable } from '../output.js';
 
@@ -31,7 +29,7 @@ interface ShowOpts {
   json?: boolean;
 }
 
-function checkPin(v: string | undefined, from: string): string | undefined {
+function checkPin(v: string | undefined, from: string, checkRootSha256: (value: string, from: string) => string): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : checkRootSha256(v, from);
 }
 
@@ -50,9 +48,12 @@ async function urlFor(o: ShowOpts): Promise<string> {
 }
 
 async function show(o: ShowOpts, dataDirNamed: boolean): Promise<void> {
+  // The trust client loads here, when the command runs, not for `damm --help` (src/cli/main.ts).
+  const { httpTrustFetcher } = await import('../../client/http-fetcher.js');
+  const { checkRootSha256, openPinnedTrust } = await import('../../client/trust-state.js');
   const url = await urlFor(o);
   const stateDir = stateDirFor(o, dataDirNamed);
-  const givenPin = checkPin(o.rootSha256, '--root-sha256') ?? checkPin(process.env.DAMM_ROOT_SHA256, 'DAMM_ROOT_SHA256');
+  const givenPin = checkPin(o.rootSha256, '--root-sha256', checkRootSha256) ?? checkPin(process.env.DAMM_ROOT_SHA256, 'DAMM_ROOT_SHA256', checkRootSha256);
   const refused = (err: unknown): never => {
     if (isDammError(err)) throw new DammError(err.code, `Refusing the catalog from ${url}: ${err.message}`, { cause: err, ...(err.details ? { details: err.details } : {}) });
     throw err;

@@ -7,16 +7,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import pino from 'pino';
-import { GatewayAgent } from '../../gateway/agent/agent.js';
-import { HttpControlPlaneApi } from '../../gateway/agent/api.js';
-import { systemHostOps } from '../../gateway/agent/host.js';
-import { nodeEd25519 } from '../../platform/node-ed25519.js';
-import { checkRootSha256 } from '../../client/trust-state.js';
-import { UapiBackend } from '../../gateway/wireguard/uapi.js';
-import { WgToolBackend } from '../../gateway/wireguard/wg-tool.js';
-import { systemClock } from '../../core/clock.js';
-import { parseIPv4, parseIPv6 } from '../../core/ipam.js';
 import { fail } from '../output.js';
 
 interface RunOpts {
@@ -88,6 +78,17 @@ export function registerGatewayRun(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.DAMM_LOG_LEVEL ?? 'info')
     .action(async (o: RunOpts) => {
       try {
+        // The agent, WireGuard and logging modules load here, not for `damm --help` (src/cli/main.ts).
+        const { parseIPv4, parseIPv6 } = await import('../../core/ipam.js');
+        const { checkRootSha256 } = await import('../../client/trust-state.js');
+        const { default: pino } = await import('pino');
+        const { GatewayAgent } = await import('../../gateway/agent/agent.js');
+        const { HttpControlPlaneApi } = await import('../../gateway/agent/api.js');
+        const { systemHostOps } = await import('../../gateway/agent/host.js');
+        const { nodeEd25519 } = await import('../../platform/node-ed25519.js');
+        const { UapiBackend } = await import('../../gateway/wireguard/uapi.js');
+        const { WgToolBackend } = await import('../../gateway/wireguard/wg-tool.js');
+        const { systemClock } = await import('../../core/clock.js');
         if (o.backend !== 'uapi' && o.backend !== 'wg') throw new Error('--backend must be uapi or wg');
         if (o.egressIp.length === 0) throw new Error('--egress-ip is required (the address your traffic leaves from)');
         for (const ip of o.egressIp) if (parseIPv4(ip) === null && parseIPv6(ip) === null) throw new Error(`--egress-ip ${ip} is not an IP address`);

@@ -10,12 +10,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { Envelope, SigningKey } from '../../core/envelope.js';
 import { DammError } from '../../core/errors.js';
-import { keyValidFor, roleKeys, ONLINE_ROLES, type OnlineRole } from '../../core/trust/index.js';
-import { openStore, type StoreHandle } from '../../control-plane/server.js';
-import { keysDir, readOnlineKeyFiles } from '../../control-plane/keyring.js';
-import { generateRootKey, readRootKeyFile, writeRootKeyFile } from '../../control-plane/trust/offline-keys.js';
-import { getRoot, listRoots, loadVerifiedChain, payloadSha256Of, publishRoot } from '../../control-plane/trust/roots.js';
-import { refreshRoot, retireOnlineKeys, rotateOnlineKey, rotateRootKeys, type TrustChangeResult } from '../../control-plane/trust/rotate.js';
+import type { OnlineRole } from '../../core/trust/index.js';
+import type { StoreHandle } from '../../control-plane/server.js';
+import type { TrustChangeResult } from '../../control-plane/trust/rotate.js';
 import type { Config } from '../../control-plane/config.js';
 import { configFor, withDataDir } from '../common.js';
 import { fail, printJson } from '../output.js';
@@ -24,13 +21,25 @@ import { parseDuration } from './operator.js';
 const collect = (v: string, prev: string[]) => [...prev, v];
 const DAY_MS = 86400_000;
 
+/** The trust and key modules, loaded when a keys command runs, not for `damm --help` (src/cli/main.ts). */
+async function trustModules() {
+  return {
+    ...(await import('../../core/trust/index.js')),
+    ...(await import('../../control-plane/keyring.js')),
+    ...(await import('../../control-plane/trust/offline-keys.js')),
+    ...(await import('../../control-plane/trust/roots.js')),
+    ...(await import('../../control-plane/trust/rotate.js')),
+  };
+}
+
 function role(v: string): OnlineRole {
   if (v !== 'catalog' && v !== 'admission') throw new Error('--role must be catalog or admission');
   return v;
 }
 
 async function withStore<T>(opts: { dataDir: string }, fn: (store: StoreHandle, config: Config) => Promise<T>): Promise<T> {
-  const config = configFor(opts);
+  const config = await configFor(opts);
+  const { openStore } = await import('../../control-plane/server.js');
   const store = await openStore(config);
   try {
     return await fn(store, config);
@@ -41,6 +50,7 @@ async function withStore<T>(opts: { dataDir: string }, fn: (store: StoreHandle, 
 
 async function rootKeysFrom(files: string[]): Promise<SigningKey[]> {
   if (files.length === 0) throw new DammError('invalid_argument', 'Pass the offline root key(s) with --root-key <file> (repeat it to reach the threshold).');
+  const { readRootKeyFile } = await trustModules();
   const keys: SigningKey[] = [];
   for (const f of files) keys.push(await readRootKeyFile(path.resolve(f)));
   return keys;
@@ -88,6 +98,7 @@ export function registerKeys(program: Command): void {
     .option('--json', 'print JSON for scripts')
     .action(async (opts: { dataDir: string; json?: boolean }) => {
       try {
+        const { loadVerifiedChain, getRoot, readOnlineKeyFiles, ONLINE_ROLES, roleKeys, keyValidFor, keysDir } = await trustModules();
         await withStore(opts, async (store, config) => {
           const root = await loadVerifiedChain(store.db);
           if (!root) throw new DammError('config_invalid', 'No root is published in this store: run "damm init".');
@@ -155,6 +166,7 @@ export function registerKeys(program: Command): void {
         if (opts.revokeOld && opts.replaceLost) throw new DammError('invalid_argument', 'Choose one of --revoke-old (leaked) and --replace-lost (lost).');
         if (opts.revokeOld && opts.overlap !== undefined) throw new DammError('invalid_argument', '--revoke-old means no overlap; drop --overlap.');
         const rootKeys = await rootKeysFrom(opts.rootKey);
+        const { rotateOnlineKey } = await trustModules();
         const r = await withStore(opts, (store, config) =>
           rotateOnlineKey({
             db: store.db,
@@ -185,6 +197,7 @@ export function registerKeys(program: Command): void {
     .action(async (opts: { dataDir: string; role: OnlineRole; rootKey: string[]; now?: boolean; rootValidity?: number; json?: boolean }) => {
       try {
         const rootKeys = await rootKeysFrom(opts.rootKey);
+        const { retireOnlineKeys } = await trustModules();
         const r = await withStore(opts, (store, config) =>
           retireOnlineKeys({
             db: store.db,
@@ -215,6 +228,7 @@ export function registerKeys(program: Command): void {
     .action(async (opts: { dataDir: string; rootKey: string[]; newRootKeys?: number; newRootKey: string[]; threshold?: number; out?: string; rootValidity?: number; json?: boolean }) => {
       try {
         const rootKeys = await rootKeysFrom(opts.rootKey);
+        const { readRootKeyFile, generateRootKey, loadVerifiedChain, writeRootKeyFile, rotateRootKeys } = await trustModules();
         const generate = opts.newRootKeys ?? 0;
         if (!Number.isInteger(generate) || generate < 0 || generate > 16) throw new DammError('invalid_argument', '--new-root-keys must be a whole number from 0 to 16.');
         if (generate === 0 && opts.newRootKey.length === 0) throw new DammError('invalid_argument', 'Name the new root key set: --new-root-keys <n> and/or --new-root-key <file>.');
@@ -265,6 +279,7 @@ export function registerKeys(program: Command): void {
     .action(async (opts: { dataDir: string; rootKey: string[]; rootValidity?: number; json?: boolean }) => {
       try {
         const rootKeys = await rootKeysFrom(opts.rootKey);
+        const { refreshRoot } = await trustModules();
         const r = await withStore(opts, (store, config) =>
           refreshRoot({
             db: store.db,
@@ -289,6 +304,7 @@ export function registerKeys(program: Command): void {
       try {
         const opts = { ...o, ...(version === undefined ? {} : { version: Number(version) }) } as { dataDir: string; out?: string; version?: number };
         if (opts.version !== undefined && !(Number.isInteger(opts.version) && opts.version >= 1)) throw new DammError('invalid_argument', 'The version must be a whole number from 1.');
+        const { listRoots } = await trustModules();
         const text = await withStore(opts, async (store) => {
           const roots = await listRoots(store.db);
           const r = opts.version === undefined ? roots[roots.length - 1] : roots.find((x) => x.version === opts.version);
@@ -307,6 +323,7 @@ export function registerKeys(program: Command): void {
     .argument('<files...>', 'root-N.json files')
     .action(async (files: string[], opts: { dataDir: string }) => {
       try {
+        const { loadVerifiedChain, getRoot, payloadSha256Of, publishRoot } = await trustModules();
         await withStore(opts, async (store) => {
           const envs: { file: string; env: Envelope; version: number }[] = [];
           for (const f of files) {

@@ -1,10 +1,7 @@
 import { writeFile, readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { createControlPlane, openStore, type StoreHandle } from '../../control-plane/server.js';
-import { initTrust } from '../../control-plane/trust/init.js';
-import { createOperatorToken } from '../../control-plane/services/operators.js';
-import { checkPoolSettings } from '../../control-plane/pool-settings.js';
+import type { StoreHandle } from '../../control-plane/server.js';
 import type { Config } from '../../control-plane/config.js';
 import { configFor, withDataDir } from '../common.js';
 import { fail } from '../output.js';
@@ -25,6 +22,11 @@ export interface InitTrustFlags {
  */
 export async function initDataDir(config: Config, say: (line: string) => void, given?: StoreHandle, trust: InitTrustFlags = {}): Promise<void> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // The server, store and trust modules load here, when a command runs, not for `damm --help` (src/cli/main.ts).
+  const { openStore } = await import('../../control-plane/server.js');
+  const { initTrust } = await import('../../control-plane/trust/init.js');
+  const { createOperatorToken } = await import('../../control-plane/services/operators.js');
+  const { checkPoolSettings } = await import('../../control-plane/pool-settings.js');
   const store = given ?? (await openStore(config));
   try {
     await checkPoolSettings(store.db, config);
@@ -66,7 +68,7 @@ export function registerServe(program: Command): void {
     .option('--key-validity <duration>', 'online key validity window, e.g. 365d', parseDuration)
     .action(async (opts: { dataDir: string; rootKeys: number; rootThreshold: number; rootValidity?: number; keyValidity?: number }) => {
       try {
-        const config = configFor(opts);
+        const config = await configFor(opts);
         await initDataDir(config, (l) => process.stdout.write(`${l}\n`), undefined, {
           rootKeys: opts.rootKeys,
           rootThreshold: opts.rootThreshold,
@@ -85,8 +87,9 @@ export function registerServe(program: Command): void {
     .option('--port <port>', 'listen port (env DAMM_PORT)', (v) => Number(v))
     .action(async (opts: { dataDir: string; host?: string; port?: number }) => {
       try {
-        const config = configFor(opts, { ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) });
-        const store = await openStore(config);
+        const config = await configFor(opts, { ...(opts.host ? { host: opts.host } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) });
+        const { createControlPlane, openStore } = await import('../../control-plane/server.js');
+        const store = await openStore(config, () => {}, (l) => process.stdout.write(`${l}\n`));
         await initDataDir(config, (l) => process.stdout.write(`${l}\n`), store);
         const cp = await createControlPlane({ config, store });
         const url = await cp.app.listen({ host: config.host, port: config.port });

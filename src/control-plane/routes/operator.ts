@@ -40,7 +40,7 @@ export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (ap
   app.post('/passes', {
     schema: { summary: 'Issue a single-use install pass', tags: ['operator'], security, body: S.IssuePassRequest, response: { 201: S.IssuedPass, ...errors } },
   }, async (request, reply) => {
-    const p = await issuePass(ctx, actor(request), { kind: 'public', ...request.body });
+    const p = await issuePass(ctx, actor(request), { kind: 'operator', ...request.body });
     void reply.status(201);
     return { id: p.id, kind: p.kind, token: p.token, link: await passLink(ctx, p.token, origin(request)), tier: p.tier, uses: p.uses, expiresAt: p.expiresAt.toISOString() };
   });

@@ -1,7 +1,8 @@
 /**
- * Install passes (public, single use, short-lived) and invites (operator
- * issued, a tier, an expiry and a number of uses). Both are bearer secrets
- * stored only as hashes, and both are accepted by the same enroll call.
+ * Install passes (single use, short-lived: "public" when an anonymous visitor
+ * mints one, "operator" when an operator issues one) and invites (operator
+ * issued, a tier, an expiry and a number of uses). All are bearer secrets
+ * stored only as hashes, and all are accepted by the same enroll call.
  */
 import { randomUUID } from 'node:crypto';
 import { DammError } from '../../core/errors.js';
@@ -15,10 +16,12 @@ import type { Ctx } from '../context.js';
 const HOUR = 3600;
 const GLOBAL = 'mint:global';
 
+export type PassKind = 'public' | 'operator' | 'invite';
+
 export interface MintedPass {
   id: string;
   token: string;
-  kind: 'public' | 'invite';
+  kind: PassKind;
   tier: string;
   uses: number;
   expiresAt: Date;
@@ -64,7 +67,7 @@ export async function mintPublicPass(ctx: Ctx, clientIp: string): Promise<Minted
 export async function issuePass(
   ctx: Ctx,
   actor: string,
-  req: { kind: 'public' | 'invite'; tier?: string; uses?: number; expiresInSeconds?: number; note?: string },
+  req: { kind: 'operator' | 'invite'; tier?: string; uses?: number; expiresInSeconds?: number; note?: string },
 ): Promise<MintedPass> {
   const tier = req.tier ?? (req.kind === 'invite' ? ctx.config.defaultInviteTier : ctx.config.publicTier);
   if (!ctx.config.serviceTiers[tier]) {
@@ -81,7 +84,7 @@ export async function issuePass(
 async function insertPass(
   q: Queryable,
   ctx: Ctx,
-  p: { kind: 'public' | 'invite'; tier: string; uses: number; ttlSeconds: number; actor: string; note: string | null },
+  p: { kind: PassKind; tier: string; uses: number; ttlSeconds: number; actor: string; note: string | null },
 ): Promise<MintedPass> {
   const now = ctx.clock.now();
   const id = randomUUID();
@@ -104,7 +107,7 @@ async function insertPass(
 
 export interface ConsumedPass {
   id: string;
-  kind: 'public' | 'invite';
+  kind: PassKind;
   tier: string;
 }
 
@@ -135,7 +138,7 @@ export async function consumePass(q: Queryable, token: string, now: Date): Promi
 
 export async function listPasses(q: Queryable, now: Date, limit: number) {
   const r = await q.query<{
-    id: string; kind: 'public' | 'invite'; tier: string; max_uses: number; uses_left: number;
+    id: string; kind: PassKind; tier: string; max_uses: number; uses_left: number;
     expires_at: Date; created_at: Date; created_by: string; note: string | null; revoked_at: Date | null;
   }>('SELECT id, kind, tier, max_uses, uses_left, expires_at, created_at, created_by, note, revoked_at FROM install_passes ORDER BY created_at DESC LIMIT $1', [limit]);
   return r.rows.map((p) => ({

@@ -33,6 +33,7 @@ import { Meter, type MeterReport } from './meter.js';
 import { StateDir, type GatewayRegistration } from './state.js';
 import { withPrefix, type HostOps } from './host.js';
 import { PinnedTrust, TRUST_SUBDIR, type RootPin } from './trust.js';
+import { Backoff, DEFAULT_FEED_BACKOFF, ReachableSignal, type BackoffSettings } from './retry-wait.js';
 import { MAX_HEARTBEAT_PEERS } from '../../core/feed-api.js';
 
 export interface AgentOptions {
@@ -62,6 +63,8 @@ export interface AgentOptions {
   rootPin?: RootPin;
   /** With a pin: walk the root chain this often (default 60 s). */
   rootUpdateMs?: number;
+  /** The feed's retry waits (default 500 ms doubling to 5 s, jittered; docs/gateway.md). */
+  feedBackoff?: Partial<BackoffSettings>;
 }
 
 export class GatewayAgent {
@@ -81,6 +84,8 @@ export class GatewayAgent {
   private timers: NodeJS.Timeout[] = [];
   private feedLoopDone: Promise<void> | null = null;
   private unreachableSince: number | null = null;
+  /** Another call (a heartbeat) got through: ends the feed loop's retry wait at once. */
+  private readonly reachable = new ReachableSignal();
 
   constructor(opts: AgentOptions) {
     this.o = { reconcileIntervalMs: 30_000, heartbeatIntervalMs: 30_000, expiryCheckMs: 1000, pollWaitSeconds: 25, rootUpdateMs: 60_000, ...opts };
@@ -287,8 +292,9 @@ export class GatewayAgent {
   }
 
   private async feedLoop(): Promise<void> {
-    let backoff = 500;
+    const backoff = new Backoff({ ...DEFAULT_FEED_BACKOFF, ...this.o.feedBackoff });
     while (this.running) {
+      const since = this.reachable.seen;
       try {
         if (this.cursor === null) {
           await this.takeSnapshot();
@@ -300,7 +306,7 @@ export class GatewayAgent {
           this.o.log.info({ downSeconds: Math.round((Date.now() - this.unreachableSince) / 1000) }, 'control plane reachable again; catching up');
           this.unreachableSince = null;
         }
-        backoff = 500;
+        backoff.reset();
       } catch (err) {
         if (!this.running) break;
         if (isDammError(err) && err.code === 'cursor_expired') {
@@ -316,8 +322,7 @@ export class GatewayAgent {
         } else {
           this.o.log.error({ err: errText(err) }, 'feed request failed');
         }
-        await sleep(backoff, this.abort.signal);
-        backoff = Math.min(backoff * 2, 30_000);
+        await this.reachable.wait(backoff.next(), this.abort.signal, since);
       }
     }
   }
@@ -405,6 +410,7 @@ export class GatewayAgent {
     const hb = this.inflight;
     try {
       await this.o.api.heartbeat({ seq: hb.seq, peers: hb.peers });
+      this.reachable.succeeded();
     } catch (err) {
       if (!(err instanceof Unreachable)) this.o.log.warn({ err: errText(err) }, 'heartbeat refused');
       return;
@@ -436,17 +442,4 @@ export class GatewayAgent {
 
 function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
