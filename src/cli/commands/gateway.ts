@@ -8,41 +8,15 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { fail } from '../output.js';
+import { GATEWAY_SETTINGS, integer, settingHelp, type GatewaySettingKey } from '../../gateway/agent/settings-table.js';
 
-interface RunOpts {
-  controlPlane: string;
-  token?: string;
-  tokenFile?: string;
-  interface: string;
-  listenPort: number;
-  endpoint: string;
-  egressIp: string[];
-  stateDir: string;
-  backend: 'uapi' | 'wg';
-  uapiSocketDir?: string;
-  nat?: boolean;
-  egressInterface?: string;
-  manageAddresses: boolean;
-  reconcileInterval: number;
-  heartbeatInterval: number;
-  logLevel: string;
-  rootSha256?: string;
-  rootFile?: string;
-}
-
-const positive = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number`);
-  return n;
+/** What `damm gateway run` flags are called inside commander, by setting. */
+const FLAG_KEYS: Record<string, GatewaySettingKey> = {
+  controlPlane: 'controlPlane', token: 'token', tokenFile: 'tokenFile', interface: 'interface', listenPort: 'listenPort',
+  endpoint: 'endpoint', egressIp: 'egressIps', stateDir: 'stateDir', backend: 'backend', uapiSocketDir: 'uapiSocketDir',
+  nat: 'nat', egressInterface: 'egressInterface', manageAddresses: 'manageAddresses', reconcileInterval: 'reconcileIntervalSeconds',
+  heartbeatInterval: 'heartbeatIntervalSeconds', rootSha256: 'rootSha256', rootFile: 'rootFile', logLevel: 'logLevel',
 };
-
-/** "host:port" or "[ipv6]:port". */
-export function parseEndpoint(text: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text);
-  const port = Number(m?.[3]);
-  if (!m || port < 1 || port > 65535) throw new Error(`--endpoint must be host:port or [ipv6]:port, got "${text}"`);
-  return { host: m[1] ?? m[2]!, port };
-}
 
 async function readRootFile(file: string): Promise<unknown> {
   const text = await readFile(file, 'utf8');
@@ -58,28 +32,30 @@ export function registerGatewayRun(program: Command): void {
   gateway
     .command('run')
     .description('run the gateway agent: register once, follow the change feed, drive WireGuard')
-    .requiredOption('--control-plane <url>', 'control plane base URL (env DAMM_CONTROL_PLANE)', process.env.DAMM_CONTROL_PLANE)
-    .option('--token <token>', 'one-time registration token dg_… (first start only; prefer env DAMM_GATEWAY_TOKEN or --token-file: argv is visible to other users)')
-    .option('--token-file <file>', 'read the registration token from this file')
-    .option('--interface <name>', 'WireGuard interface', 'wg0')
-    .option('--listen-port <port>', 'WireGuard UDP port', positive('--listen-port'), 51820)
-    .requiredOption('--endpoint <host:port>', 'public endpoint clients dial (registered as the T0 front door)')
-    .option('--egress-ip <ip>', 'registered egress address (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--state-dir <dir>', 'credential, WireGuard key, desired peers, cursor (mode 0700)', '/var/lib/damm-gateway')
-    .option('--backend <name>', 'uapi (wireguard-go & other userspace daemons) or wg (kernel WireGuard via the wg tool)', 'uapi')
-    .option('--uapi-socket-dir <dir>', 'where the userspace daemon puts <interface>.sock', '/var/run/wireguard')
-    .option('--nat', 'masquerade tunnel traffic leaving the host (iptables); otherwise the unit or the operator sets NAT')
-    .option('--egress-interface <name>', 'with --nat: only masquerade out of this interface')
-    .option('--no-manage-addresses', 'do not assign tunnel addresses or bring the link up (the unit does it)')
-    .option('--reconcile-interval <seconds>', 'full drift comparison every N seconds', positive('--reconcile-interval'), 30)
-    .option('--heartbeat-interval <seconds>', 'heartbeat and meter report every N seconds', positive('--heartbeat-interval'), 30)
-    .option('--root-sha256 <hex>', 'pin the offline root: sha256 of root v1, printed by "damm init" and "damm keys status" (env DAMM_ROOT_SHA256); production gateways should pin', process.env.DAMM_ROOT_SHA256)
-    .option('--root-file <file>', 'pin the offline root with the file "damm keys export-root 1" writes (with --root-sha256 both must match)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.DAMM_LOG_LEVEL ?? 'info')
-    .action(async (o: RunOpts) => {
+    // No defaults here: a flag given wins over the environment, the environment over the default
+    // (src/gateway/agent/settings.ts validates the merged settings, docs/gateway.md lists them).
+    .option('--control-plane <url>', `control plane base URL (${settingHelp('controlPlane')})`)
+    .option('--token <token>', `one-time registration token dg_… (first start only; prefer ${GATEWAY_SETTINGS.token.env} or --token-file: argv is visible to other users)`)
+    .option('--token-file <file>', `read the registration token from this file (${settingHelp('tokenFile')})`)
+    .option('--interface <name>', `WireGuard interface (${settingHelp('interface')})`)
+    .option('--listen-port <port>', `WireGuard UDP port (${settingHelp('listenPort')})`, integer)
+    .option('--endpoint <host:port>', `public endpoint clients dial, registered as the T0 front door (${settingHelp('endpoint')})`)
+    .option('--egress-ip <ip>', `registered egress address, repeatable (${settingHelp('egressIps')}, comma separated)`, (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
+    .option('--state-dir <dir>', `credential, WireGuard key, desired peers, cursor, mode 0700 (${settingHelp('stateDir')})`)
+    .option('--backend <name>', `uapi (wireguard-go & other userspace daemons) or wg (kernel WireGuard via the wg tool) (${settingHelp('backend')})`)
+    .option('--uapi-socket-dir <dir>', `where the userspace daemon puts <interface>.sock (${settingHelp('uapiSocketDir')})`)
+    .option('--nat', `masquerade tunnel traffic leaving the host (iptables); otherwise the unit or the operator sets NAT (${settingHelp('nat')})`)
+    .option('--egress-interface <name>', `with --nat: only masquerade out of this interface (${settingHelp('egressInterface')})`)
+    .option('--no-manage-addresses', `do not assign tunnel addresses or bring the link up; the unit does it (${settingHelp('manageAddresses')})`)
+    .option('--reconcile-interval <seconds>', `full drift comparison every N seconds (${settingHelp('reconcileIntervalSeconds')})`, integer)
+    .option('--heartbeat-interval <seconds>', `heartbeat and meter report every N seconds (${settingHelp('heartbeatIntervalSeconds')})`, integer)
+    .option('--root-sha256 <hex>', `pin the offline root: sha256 of root v1, printed by "damm init" and "damm keys status"; production gateways should pin (${settingHelp('rootSha256')})`)
+    .option('--root-file <file>', `pin the offline root with the file "damm keys export-root 1" writes; with --root-sha256 both must match (${settingHelp('rootFile')})`)
+    .option('--log-level <level>', `fatal, error, warn, info, debug (${settingHelp('logLevel')})`)
+    .action(async (_o: Record<string, unknown>, cmd: Command) => {
       try {
         // The agent, WireGuard and logging modules load here, not for `damm --help` (src/cli/main.ts).
-        const { parseIPv4, parseIPv6 } = await import('../../core/ipam.js');
+        const { gatewaySettingsFrom, endpointParts } = await import('../../gateway/agent/settings.js');
         const { checkRootSha256 } = await import('../../client/trust-state.js');
         const { default: pino } = await import('pino');
         const { GatewayAgent } = await import('../../gateway/agent/agent.js');
@@ -89,13 +65,14 @@ export function registerGatewayRun(program: Command): void {
         const { UapiBackend } = await import('../../gateway/wireguard/uapi.js');
         const { WgToolBackend } = await import('../../gateway/wireguard/wg-tool.js');
         const { systemClock } = await import('../../core/clock.js');
-        if (o.backend !== 'uapi' && o.backend !== 'wg') throw new Error('--backend must be uapi or wg');
-        if (o.egressIp.length === 0) throw new Error('--egress-ip is required (the address your traffic leaves from)');
-        for (const ip of o.egressIp) if (parseIPv4(ip) === null && parseIPv6(ip) === null) throw new Error(`--egress-ip ${ip} is not an IP address`);
-        const endpoint = parseEndpoint(o.endpoint);
-        const token = o.token ?? process.env.DAMM_GATEWAY_TOKEN ?? (o.tokenFile ? (await readFile(o.tokenFile, 'utf8')).trim() : undefined);
+        const given: Partial<Record<GatewaySettingKey, unknown>> = {};
+        for (const [name, key] of Object.entries(FLAG_KEYS)) if (cmd.getOptionValueSource(name) === 'cli') given[key] = cmd.getOptionValue(name);
+        const o = gatewaySettingsFrom(given);
+        const endpoint = endpointParts(o.endpoint);
+        const token = o.token ?? (o.tokenFile ? (await readFile(o.tokenFile, 'utf8')).trim() : undefined);
+        const pinFrom = given.rootSha256 !== undefined ? '--root-sha256' : 'DAMM_ROOT_SHA256';
         const rootPin = {
-          ...(o.rootSha256 ? { sha256: checkRootSha256(o.rootSha256, o.rootSha256 === process.env.DAMM_ROOT_SHA256 ? 'DAMM_ROOT_SHA256' : '--root-sha256') } : {}),
+          ...(o.rootSha256 ? { sha256: checkRootSha256(o.rootSha256, pinFrom) } : {}),
           ...(o.rootFile ? { rootEnvelope: await readRootFile(o.rootFile) } : {}),
         };
         const log = pino({ level: o.logLevel, base: { component: 'damm-gateway' }, redact: { paths: ['credential', 'token', 'privateKey'], censor: '[redacted]' } });
@@ -111,7 +88,7 @@ export function registerGatewayRun(program: Command): void {
           interfaceName: o.interface,
           listenPort: o.listenPort,
           endpoint,
-          egressIps: o.egressIp,
+          egressIps: o.egressIps,
           stateDir: o.stateDir,
           backend,
           api: new HttpControlPlaneApi(o.controlPlane),
@@ -121,8 +98,8 @@ export function registerGatewayRun(program: Command): void {
           clock: systemClock,
           log,
           ed: nodeEd25519(),
-          reconcileIntervalMs: o.reconcileInterval * 1000,
-          heartbeatIntervalMs: o.heartbeatInterval * 1000,
+          reconcileIntervalMs: o.reconcileIntervalSeconds * 1000,
+          heartbeatIntervalMs: o.heartbeatIntervalSeconds * 1000,
           rootPin,
         });
         await agent.start();
