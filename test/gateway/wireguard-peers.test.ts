@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DammError } from '../../src/core/errors.js';
-import { SerialQueue, sendIsolating } from '../../src/gateway/wireguard/batch.js';
+import PQueue from 'p-queue';
+import { sendIsolating } from '../../src/gateway/wireguard/batch.js';
 import { canonicalEndpoint, canonicalPrefix } from '../../src/core/ip.js';
 import { diffPeers, normalizeChanges, normalizeDesired } from '../../src/gateway/wireguard/peers.js';
 import { parseUapiGet, UapiClient, uapiFailureOf } from '../../src/gateway/wireguard/uapi.js';
@@ -135,16 +136,17 @@ describe('read-back parsers', () => {
 });
 
 describe('batching machinery', () => {
-  it('SerialQueue runs in call order and survives a failed task', async () => {
-    const q = new SerialQueue();
+  it('the serial queue the backends and the agent use (p-queue, concurrency 1) runs in call order and survives a failed task', async () => {
+    const q = new PQueue({ concurrency: 1 });
     const seen: number[] = [];
     const slow = (n: number, ms: number) => () => new Promise<number>((r) => setTimeout(() => (seen.push(n), r(n)), ms));
-    const p1 = q.run(slow(1, 30));
-    const p2 = q.run(() => Promise.reject(new Error('boom')));
-    const p3 = q.run(slow(3, 1));
+    const p1 = q.add(slow(1, 30));
+    const p2 = q.add(() => Promise.reject(new Error('boom')));
+    const p3 = q.add(slow(3, 1));
     await assert.rejects(p2);
     assert.deepEqual(await Promise.all([p1, p3]), [1, 3]);
     assert.deepEqual(seen, [1, 3]);
+    await q.onIdle();
   });
 
   it('bisection finds every rejected item and resends the rest', async () => {

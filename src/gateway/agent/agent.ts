@@ -26,7 +26,7 @@ import { trustedKeysFrom, type GatewayTrust } from '../../core/admission.js';
 import type { Ed25519 } from '../../core/ed25519.js';
 import type { Clock } from '../../core/clock.js';
 import type { WireGuardBackend } from '../wireguard/backend.js';
-import { SerialQueue } from '../wireguard/batch.js';
+import PQueue from 'p-queue';
 import { Unreachable, type ControlPlaneApi } from './api.js';
 import { DesiredSet, deltaSize, emptyDelta, type PeerDelta, type RawEvent, type Refusal } from './desired.js';
 import { Meter, type MeterReport } from './meter.js';
@@ -71,7 +71,7 @@ export class GatewayAgent {
   private readonly o: Required<Pick<AgentOptions, 'reconcileIntervalMs' | 'heartbeatIntervalMs' | 'expiryCheckMs' | 'pollWaitSeconds' | 'rootUpdateMs'>> & AgentOptions;
   private pinned: PinnedTrust | null = null;
   private readonly state: StateDir;
-  private readonly queue = new SerialQueue();
+  private readonly queue = new PQueue({ concurrency: 1 });
   private desired!: DesiredSet;
   private reg!: GatewayRegistration;
   private keys!: { privateKey: string; publicKey: string };
@@ -132,17 +132,17 @@ export class GatewayAgent {
     const m = await this.state.loadMeter();
     this.seq = m.seq;
     this.meter = Meter.fromJSON(m.counters);
-    await this.queue.run(() => this.repair('start'));
+    await this.queue.add(() => this.repair('start'));
     this.running = true;
     this.feedLoopDone = this.feedLoop();
     this.every(this.o.expiryCheckMs, () => this.expireDue());
-    this.every(this.o.reconcileIntervalMs, () => this.queue.run(() => this.repair('periodic')));
+    this.every(this.o.reconcileIntervalMs, () => this.queue.add(() => this.repair('periodic')));
     this.every(this.o.heartbeatIntervalMs, () => this.sendHeartbeat());
     if (this.pinned) {
       const pinned = this.pinned;
       this.every(this.o.rootUpdateMs, async () => {
         if (!(await pinned.update('periodic'))) return;
-        await this.queue.run(async () => {
+        await this.queue.add(async () => {
           const delta = emptyDelta();
           this.recheckHeld(delta);
           if (deltaSize(delta) > 0) await this.applyDelta(delta, 'root update');
@@ -159,7 +159,7 @@ export class GatewayAgent {
     for (const t of this.timers) clearInterval(t);
     await this.feedLoopDone?.catch(() => {});
     this.o.api.close?.();
-    await this.queue.drain();
+    await this.queue.onIdle();
     await this.o.backend.close();
   }
 
@@ -300,7 +300,7 @@ export class GatewayAgent {
           await this.takeSnapshot();
         } else {
           const r = await this.o.api.feed(this.cursor, this.o.pollWaitSeconds, this.abort.signal);
-          await this.queue.run(() => this.applyBatch(r.events, r.revision));
+          await this.queue.add(() => this.applyBatch(r.events, r.revision));
         }
         if (this.unreachableSince !== null) {
           this.o.log.info({ downSeconds: Math.round((Date.now() - this.unreachableSince) / 1000) }, 'control plane reachable again; catching up');
@@ -329,7 +329,7 @@ export class GatewayAgent {
 
   private async takeSnapshot(): Promise<void> {
     const snap = await this.o.api.snapshot(this.abort.signal);
-    await this.queue.run(async () => {
+    await this.queue.add(async () => {
       const now = this.o.clock.now();
       const delta = emptyDelta();
       this.desired.clear(delta);
@@ -369,7 +369,7 @@ export class GatewayAgent {
     } catch (err) {
       // The desired set still holds the truth; the next repair retries what did not take.
       this.o.log.error({ err: errText(err), details: isDammError(err) ? err.details : undefined }, 'applying peers failed; will repair');
-      setTimeout(() => void this.queue.run(() => this.repair('after-error')).catch(() => {}), 1000).unref();
+      setTimeout(() => void this.queue.add(() => this.repair('after-error')).catch(() => {}), 1000).unref();
     }
   }
 
@@ -389,7 +389,7 @@ export class GatewayAgent {
   private async expireDue(): Promise<void> {
     const next = this.desired.nextExpiry();
     if (next === null || next > this.o.clock.now().getTime()) return;
-    await this.queue.run(async () => {
+    await this.queue.add(async () => {
       const delta = emptyDelta();
       const gone = this.desired.expire(this.o.clock.now(), delta);
       if (gone.length === 0) return;
@@ -400,7 +400,7 @@ export class GatewayAgent {
 
   private async sendHeartbeat(): Promise<void> {
     if (!this.inflight) {
-      const st = await this.queue.run(() => this.o.backend.listPeers());
+      const st = await this.queue.add(() => this.o.backend.listPeers());
       this.meter.observe(st.peers.map((p) => ({ publicKey: p.publicKey, rxBytes: p.rxBytes, txBytes: p.txBytes })));
       // Increasing across restarts even if meter.json were lost.
       this.seq = Math.max(this.seq + 1, Date.now());
@@ -422,7 +422,7 @@ export class GatewayAgent {
 
   /** For tests: run one drift repair now. */
   repairNow(): Promise<void> {
-    return this.queue.run(() => this.repair('requested'));
+    return this.queue.add(() => this.repair('requested'));
   }
 
   /** For tests: one heartbeat now. */

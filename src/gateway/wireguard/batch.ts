@@ -1,27 +1,12 @@
 /**
- * Backend-independent machinery: a serial queue, and the batch applier that
+ * Backend-independent machinery (the serial queue is p-queue with
+ * concurrency 1, used directly): the batch applier that
  * chunks changes, isolates the peers WireGuard rejects (by bisection, so one
  * bad peer does not block thousands of good ones) and verifies by read-back.
  */
 import { DammError } from '../../core/errors.js';
 import type { ApplyFailureDetails, ApplySummary, InterfaceState } from './backend.js';
 import { peerMatches, peersByKey, type NormalizedPeer } from './peers.js';
-
-/** Runs tasks one at a time, in call order. A failed task does not stop the queue. */
-export class SerialQueue {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(() => task());
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-
-  /** Resolves once every task queued so far has settled. */
-  drain(): Promise<void> {
-    return this.tail.then(() => undefined);
-  }
-}
 
 /**
  * One peer's change in a backend's wire dialect (UAPI lines, or `wg` config

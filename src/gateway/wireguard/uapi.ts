@@ -21,7 +21,8 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { DammError } from '../../core/errors.js';
 import type { ApplySummary, InterfaceState, PeerChanges, PeerSpec, PeerState, WireGuardBackend } from './backend.js';
-import { SerialQueue, applyEncoded, type ApplyEngine, type BatchOutcome, type EncodedChange } from './batch.js';
+import PQueue from 'p-queue';
+import { applyEncoded, type ApplyEngine, type BatchOutcome, type EncodedChange } from './batch.js';
 import { hexToBase64, hexToBytes, presharedKeyDigest, publicKeyFromPrivate, publicKeyToHex, secretKeyToHex } from './keys.js';
 import { diffPeers, normalizeChanges, normalizeDesired, type NormalizedChanges, type NormalizedPeer } from './peers.js';
 
@@ -70,7 +71,7 @@ export class UapiClient {
   readonly socketPath: string;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
-  private readonly queue = new SerialQueue();
+  private readonly queue = new PQueue({ concurrency: 1 });
 
   constructor(opts: UapiClientOptions) {
     this.socketPath = opts.socketPath;
@@ -102,7 +103,7 @@ export class UapiClient {
   }
 
   private request(payload: string, op: 'get' | 'set'): Promise<RawAnswer> {
-    return this.queue.run(() => this.exchange(payload, op));
+    return this.queue.add(() => this.exchange(payload, op));
   }
 
   private exchange(payload: string, op: 'get' | 'set'): Promise<RawAnswer> {
@@ -284,7 +285,7 @@ export class UapiBackend implements WireGuardBackend {
   readonly interfaceName: string;
   /** The underlying client, for tools and tests that need raw requests. */
   readonly client: UapiClient;
-  private readonly queue = new SerialQueue();
+  private readonly queue = new PQueue({ concurrency: 1 });
   private readonly engine: ApplyEngine;
   private closed = false;
 
@@ -317,7 +318,7 @@ export class UapiBackend implements WireGuardBackend {
 
   private op<T>(task: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new DammError('internal', `WireGuard backend for ${this.interfaceName} is closed.`));
-    return this.queue.run(task);
+    return this.queue.add(task);
   }
 
   async configureInterface(opts: { privateKey: string; listenPort: number }): Promise<void> {
@@ -354,7 +355,7 @@ export class UapiBackend implements WireGuardBackend {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.queue.drain();
+    await this.queue.onIdle();
   }
 
   private applyNormalized(changes: NormalizedChanges): Promise<ApplySummary> {

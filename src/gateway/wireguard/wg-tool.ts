@@ -21,7 +21,8 @@ import { closeSync, constants, ftruncateSync, mkdtempSync, openSync, rmdirSync, 
 import { join } from 'node:path';
 import { DammError } from '../../core/errors.js';
 import type { ApplySummary, InterfaceState, PeerChanges, PeerSpec, PeerState, WireGuardBackend } from './backend.js';
-import { SerialQueue, applyEncoded, type ApplyEngine, type BatchOutcome, type EncodedChange } from './batch.js';
+import PQueue from 'p-queue';
+import { applyEncoded, type ApplyEngine, type BatchOutcome, type EncodedChange } from './batch.js';
 import { parseSecretKey, presharedKeyDigest } from './keys.js';
 import { diffPeers, normalizeChanges, normalizeDesired, type NormalizedChanges, type NormalizedPeer } from './peers.js';
 import { toBase64 } from '../../core/bytes.js';
@@ -97,7 +98,7 @@ export class WgToolBackend implements WireGuardBackend {
   private readonly timeoutMs: number;
   private readonly maxOutputBytes: number;
   private readonly secretDir: string;
-  private readonly queue = new SerialQueue();
+  private readonly queue = new PQueue({ concurrency: 1 });
   private readonly engine: ApplyEngine;
   private closed = false;
 
@@ -186,7 +187,7 @@ export class WgToolBackend implements WireGuardBackend {
 
   private op<T>(task: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new DammError('internal', `WireGuard backend for ${this.interfaceName} is closed.`));
-    return this.queue.run(task);
+    return this.queue.add(task);
   }
 
   async configureInterface(opts: { privateKey: string; listenPort: number }): Promise<void> {
@@ -224,7 +225,7 @@ export class WgToolBackend implements WireGuardBackend {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.queue.drain();
+    await this.queue.onIdle();
   }
 
   private async readBack(): Promise<InterfaceState> {
