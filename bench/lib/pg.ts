@@ -8,6 +8,7 @@ import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { createPool, type Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
+import { pidAlive } from '../../src/io/process.js';
 
 export const ADMIN_URL = process.env['DAMM_BENCH_PG_URL'] ?? process.env['DAMM_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PREFIX = 'damm_bench_';
@@ -30,14 +31,6 @@ export async function postgresVersion(): Promise<string> {
   return admin(async (c) => (await c.query<{ v: string }>('SELECT version() AS v')).rows[0]!.v);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Drops benchmark databases whose creating process is gone. */
 export async function sweepStaleDatabases(): Promise<string[]> {

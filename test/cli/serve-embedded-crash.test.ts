@@ -11,6 +11,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { requireBuiltCli, startServe } from '../helpers/cli.js';
+import { pidAlive as alive } from '../../src/io/process.js';
 
 let dataDir: string;
 const started: ChildProcess[] = [];
@@ -26,14 +27,6 @@ async function postgresProcessesFor(pgDir: string): Promise<number[]> {
   return pids;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 before(async () => {
   await requireBuiltCli();

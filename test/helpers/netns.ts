@@ -14,6 +14,7 @@ import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
+import { pidAlive } from '../../src/io/process.js';
 
 export const UAPI_SOCKET_DIR = '/var/run/wireguard';
 const NETNS_PREFIX = 'dammt-';
@@ -113,14 +114,6 @@ export interface WireguardGoHandle {
   log(): string;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

