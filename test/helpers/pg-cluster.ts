@@ -13,7 +13,6 @@ import { chown, mkdtemp, readdir, appendFile, rm, readFile } from 'node:fs/promi
 import { existsSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import { createRequire } from 'node:module';
 import pg from 'pg';
 import { freePort } from '../../src/io/process.js';
