@@ -12,7 +12,9 @@
  * plus a veth from the test's own namespace into [cp] (the operator's and
  * the enrolling browser's path) and a TCP relay to the test's Postgres.
  * After every scenario `wg show` on the gateway must equal the active
- * devices. Everything is torn down at the end, also on failure (the netns
+ * devices. The gateway also answers on --alt-port 443 (nftables redirect to
+ * 51820); the last test blocks UDP/51820 on the client and uses that door.
+ * Everything is torn down at the end, also on failure (the netns
  * kit's after() and an exit hook kill what the test started). Set
  * DAMM_E2E_LOGS=<file> to keep the child processes' logs.
  */
@@ -30,6 +32,9 @@ import { admissionRecordFor, signRecord } from '../../src/core/admission.js';
 import { generateSigningKey } from '../../src/core/envelope.js';
 import { loadKeyRing } from '../../src/control-plane/keyring.js';
 import { insertFeedEvents } from '../../src/store/feed.js';
+import { verifyCatalog } from '../../src/core/catalog.js';
+import { trustRoot } from '../../src/core/trust/root.js';
+import { redirectTable } from '../../src/gateway/agent/host.js';
 import { activeLines, damm, peerLines, pgRelay, ping, rootVeth, sleep, wgShow, type Proc } from './kit.js';
 import { until } from '../gateway/kit.js';
 
@@ -37,6 +42,7 @@ const CP_PORT = 8080;
 const GW_EGRESS = '10.200.1.2';
 const GW_ENDPOINT = '10.200.2.1';
 const GW_TUNNEL = '10.66.0.1';
+const ALT_PORT = 443;
 
 let kit: NetnsKit;
 let database: TestDatabase;
@@ -81,7 +87,7 @@ function startAgent(token?: string): Proc {
   return damm(
     ns.gw,
     ['gateway', 'run', '--control-plane', `http://10.200.1.1:${CP_PORT}`, '--interface', gwWg.ifname, '--listen-port', '51820',
-      '--endpoint', `${GW_ENDPOINT}:51820`, '--egress-ip', GW_EGRESS, '--state-dir', gwState, '--backend', 'uapi', '--nat',
+      '--alt-port', String(ALT_PORT), '--endpoint', `${GW_ENDPOINT}:51820`, '--egress-ip', GW_EGRESS, '--state-dir', gwState, '--backend', 'uapi', '--nat',
       '--reconcile-interval', '2', '--heartbeat-interval', '2', '--log-level', 'debug'],
     // Pinned to the offline root, the way production gateways run (docs/gateway.md).
     { DAMM_ROOT_SHA256: rootPin, ...(token ? { DAMM_GATEWAY_TOKEN: token } : {}) },
@@ -310,4 +316,65 @@ test('with the control plane stopped, existing tunnels keep passing packets', as
   const late = await enrollDevice();
   await gatewayMatchesActive('after the control plane returned');
   assert.ok((await wgShow(kit, ns.gw, gwWg.ifname)).some((p) => p.publicKey === late.publicKey));
+});
+
+test('--alt-port 443: a second T0 door in the signed catalog that still works when UDP/51820 is blocked; a clean stop removes its nft table', async () => {
+  const nftTable = redirectTable(gwWg.ifname);
+  // The agent was SIGKILLed and restarted twice above: its table was replaced, not added to.
+  const listed = await kit.exec(ns.gw, ['nft', 'list', 'table', 'inet', nftTable]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.equal(listed.stdout.match(/redirect to :51820/g)?.length, 1, listed.stdout);
+  assert.match(listed.stdout, /udp dport 443 redirect to :51820/);
+
+  // The catalog, verified against root v1 as clients and the wizard do, lists a door per port.
+  const root = trustRoot(await (await fetch(`${cpUrl}/v1/trust/root/1.json`)).json(), { pinnedSha256: rootPin });
+  const { catalog } = verifyCatalog(await (await fetch(`${cpUrl}/v1/catalog`)).json(), root, { now: new Date() });
+  const blocked = await enrollDevice();
+  const gatewayId = blocked.body.frontDoor.gatewayId as string;
+  const doors = catalog.frontDoors.filter((d) => d.gatewayId === gatewayId);
+  assert.deepEqual(doors.map((d) => [d.id, d.tier, d.endpoint]).sort(), [
+    [`${gatewayId}/T0/443`, 'T0', `${GW_ENDPOINT}:443`],
+    [`${gatewayId}/T0/51820`, 'T0', `${GW_ENDPOINT}:51820`],
+  ]);
+  const door = (port: number) => doors.find((d) => d.endpoint === `${GW_ENDPOINT}:${port}`)!;
+  const confFor = (dev: Awaited<ReturnType<typeof enrollDevice>>, d: (typeof doors)[number]) =>
+    renderClientConfig({ privateKey: dev.privateKey, addresses: dev.body.addresses, dns: dev.body.dns, peerPublicKey: d.publicKey, endpoint: d.endpoint, allowedIps: dev.body.allowedIps, persistentKeepalive: dev.body.persistentKeepalive });
+
+  // The client's network drops UDP to port 51820 (counted, so the test sees the attempts die there).
+  const block = 'e2e_block';
+  for (const args of [
+    ['add', 'table', 'inet', block],
+    ['add', 'chain', 'inet', block, 'output', '{', 'type', 'filter', 'hook', 'output', 'priority', '0', ';', 'policy', 'accept', ';', '}'],
+    ['add', 'rule', 'inet', block, 'output', 'udp', 'dport', '51820', 'counter', 'drop'],
+  ]) {
+    const r = await kit.exec(ns.cl, ['nft', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  try {
+    await gatewayMatchesActive('before the blocked-port tries');
+    await clientUp(confFor(blocked, door(51820)));
+    assert.equal(await ping(kit, ns.cl, GW_TUNNEL, 3), false, 'the :51820 door does not work with UDP/51820 dropped');
+    const counted = await kit.exec(ns.cl, ['nft', 'list', 'table', 'inet', block]);
+    assert.match(counted.stdout, /counter packets [1-9]\d* bytes/, 'the handshakes to :51820 died at the drop rule');
+
+    const through = await enrollDevice();
+    await gatewayMatchesActive('after enrolling the alternate-port device');
+    await clientUp(confFor(through, door(ALT_PORT)));
+    assert.ok(await ping(kit, ns.cl, GW_TUNNEL, 10), 'the :443 door carries pings with UDP/51820 dropped');
+    const who = await whoamiThroughTunnel(through.deviceId);
+    assert.equal(who.viaDamm, true, JSON.stringify(who));
+    assert.equal(who.device.id, through.deviceId);
+    // WireGuard roams to the source of authenticated replies: still :443 means conntrack answered from the port dialled.
+    const endpoints = await kit.exec(ns.cl, ['wg', 'show', clWg.ifname, 'endpoints']);
+    assert.match(endpoints.stdout, new RegExp(`\\t${GW_ENDPOINT.replace(/\./g, '\\.')}:${ALT_PORT}\\s*$`), endpoints.stdout);
+  } finally {
+    await kit.exec(ns.cl, ['nft', 'delete', 'table', 'inet', block]);
+  }
+
+  // A clean stop (SIGTERM, as systemd stops it) leaves no rule behind.
+  await agent.kill('SIGTERM');
+  assert.equal(await agent.exited, 0);
+  const tables = await kit.exec(ns.gw, ['nft', 'list', 'tables']);
+  assert.equal(tables.code, 0, tables.stderr);
+  assert.doesNotMatch(tables.stdout, new RegExp(nftTable), tables.stdout);
 });

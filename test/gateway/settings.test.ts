@@ -29,6 +29,8 @@ test('the environment overrides defaults; a flag given overrides the environment
   assert.equal(s.nat, true);
   assert.equal(s.manageAddresses, false);
   assert.equal(s.reconcileIntervalSeconds, 5);
+  assert.deepEqual(gatewaySettingsFrom(required, { DAMM_GATEWAY_ALT_PORTS: '443, 53' }).altPorts, [443, 53]);
+  assert.deepEqual(gatewaySettingsFrom({ ...required, altPorts: [8443] }, { DAMM_GATEWAY_ALT_PORTS: '443,53' }).altPorts, [8443]);
   const f = gatewaySettingsFrom({ listenPort: 53, egressIps: ['192.0.2.9'] }, env);
   assert.equal(f.listenPort, 53);
   assert.deepEqual(f.egressIps, ['192.0.2.9']);
@@ -52,6 +54,13 @@ test('wrong values are refused without coercion, naming the flag and the variabl
     [{ ...required, rootSha256: 'abc' }, {}, /--root-sha256/],
     [{ ...required, logLevel: 'loud' }, {}, /--log-level/],
     [{ ...required, heartbeatIntervalSeconds: '30' }, {}, /--heartbeat-interval/],
+    [required, { DAMM_GATEWAY_ALT_PORTS: '443,0' }, /--alt-port \(env DAMM_GATEWAY_ALT_PORTS\)/],
+    [required, { DAMM_GATEWAY_ALT_PORTS: '443,65536' }, /--alt-port/],
+    [required, { DAMM_GATEWAY_ALT_PORTS: '443,x' }, /--alt-port/],
+    [{ ...required, altPorts: [443, 53, 443] }, {}, /--alt-port .*port 443 twice/],
+    [{ ...required, altPorts: [51820] }, {}, /--alt-port .*51820 is the listen port/],
+    [{ ...required, listenPort: 443 }, { DAMM_GATEWAY_ALT_PORTS: '443' }, /--alt-port .*443 is the listen port/],
+    [{ ...required, altPorts: [1, 2, 3, 4, 5, 6, 7, 8] }, {}, /--alt-port/],
   ];
   for (const [flags, env, message] of bad) {
     assert.throws(() => gatewaySettingsFrom(flags, env), (e: unknown) => e instanceof DammError && e.code === 'config_invalid' && message.test(e.message), `${JSON.stringify(flags)} ${JSON.stringify(env)}`);

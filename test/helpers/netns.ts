@@ -54,14 +54,14 @@ function inPath(bin: string): boolean {
 export function requirePrereqs(): void {
   const problems: string[] = [];
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) problems.push('not running as root (network namespaces need CAP_SYS_ADMIN/CAP_NET_ADMIN)');
-  for (const bin of ['ip', 'wireguard-go', 'wg', 'ping']) if (!inPath(bin)) problems.push(`\`${bin}\` not found in PATH`);
+  for (const bin of ['ip', 'wireguard-go', 'wg', 'ping', 'nft']) if (!inPath(bin)) problems.push(`\`${bin}\` not found in PATH`);
   if (!existsSync('/dev/net/tun')) problems.push('/dev/net/tun is missing');
   if (problems.length === 0) return;
   const ci = process.env['CI'] ? 'CI MISCONFIGURED: ' : '';
   throw new Error(
     `${ci}WireGuard network tests cannot run: ${problems.join('; ')}. ` +
-      'They need root, iproute2, wireguard-go, wireguard-tools and iputils-ping ' +
-      '(Debian: apt-get install iproute2 wireguard-go wireguard-tools iputils-ping). They are never skipped.',
+      'They need root, iproute2, wireguard-go, wireguard-tools, iputils-ping and nftables ' +
+      '(Debian: apt-get install iproute2 wireguard-go wireguard-tools iputils-ping nftables). They are never skipped.',
   );
 }
 

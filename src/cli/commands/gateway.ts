@@ -13,7 +13,7 @@ import { GATEWAY_SETTINGS, integer, settingHelp, type GatewaySettingKey } from '
 /** What `damm gateway run` flags are called inside commander, by setting. */
 const FLAG_KEYS: Record<string, GatewaySettingKey> = {
   controlPlane: 'controlPlane', token: 'token', tokenFile: 'tokenFile', interface: 'interface', listenPort: 'listenPort',
-  endpoint: 'endpoint', egressIp: 'egressIps', stateDir: 'stateDir', backend: 'backend', uapiSocketDir: 'uapiSocketDir',
+  altPort: 'altPorts', endpoint: 'endpoint', egressIp: 'egressIps', stateDir: 'stateDir', backend: 'backend', uapiSocketDir: 'uapiSocketDir',
   nat: 'nat', egressInterface: 'egressInterface', manageAddresses: 'manageAddresses', reconcileInterval: 'reconcileIntervalSeconds',
   heartbeatInterval: 'heartbeatIntervalSeconds', rootSha256: 'rootSha256', rootFile: 'rootFile', logLevel: 'logLevel',
 };
@@ -39,6 +39,7 @@ export function registerGatewayRun(program: Command): void {
     .option('--token-file <file>', `read the registration token from this file (${settingHelp('tokenFile')})`)
     .option('--interface <name>', `WireGuard interface (${settingHelp('interface')})`)
     .option('--listen-port <port>', `WireGuard UDP port (${settingHelp('listenPort')})`, integer)
+    .option('--alt-port <port>', `also answer on this UDP port (nftables redirect to the listen port), registered as one more T0 door; repeatable (${settingHelp('altPorts')}, comma separated)`, (v: string, acc: unknown[] | undefined) => [...(acc ?? []), integer(v)])
     .option('--endpoint <host:port>', `public endpoint clients dial, registered as the T0 front door (${settingHelp('endpoint')})`)
     .option('--egress-ip <ip>', `registered egress address, repeatable (${settingHelp('egressIps')}, comma separated)`, (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
     .option('--state-dir <dir>', `credential, WireGuard key, desired peers, cursor, mode 0700 (${settingHelp('stateDir')})`)
@@ -60,7 +61,7 @@ export function registerGatewayRun(program: Command): void {
         const { default: pino } = await import('pino');
         const { GatewayAgent } = await import('../../gateway/agent/agent.js');
         const { HttpControlPlaneApi } = await import('../../gateway/agent/api.js');
-        const { systemHostOps } = await import('../../gateway/agent/host.js');
+        const { systemHostOps, systemPortRedirects } = await import('../../gateway/agent/host.js');
         const { nodeEd25519 } = await import('../../platform/node-ed25519.js');
         const { UapiBackend } = await import('../../gateway/wireguard/uapi.js');
         const { WgToolBackend } = await import('../../gateway/wireguard/wg-tool.js');
@@ -88,6 +89,8 @@ export function registerGatewayRun(program: Command): void {
           interfaceName: o.interface,
           listenPort: o.listenPort,
           endpoint,
+          altPorts: o.altPorts ?? [],
+          portRedirects: systemPortRedirects(log),
           egressIps: o.egressIps,
           stateDir: o.stateDir,
           backend,

@@ -31,7 +31,7 @@ import { Unreachable, type ControlPlaneApi } from './api.js';
 import { DesiredSet, deltaSize, emptyDelta, type PeerDelta, type RawEvent, type Refusal } from './desired.js';
 import { Meter, type MeterReport } from './meter.js';
 import { StateDir, type GatewayRegistration } from './state.js';
-import { withPrefix, type HostOps } from './host.js';
+import { withPrefix, type HostOps, type PortRedirectOps } from './host.js';
 import { PinnedTrust, TRUST_SUBDIR, type RootPin } from './trust.js';
 import { Backoff, DEFAULT_FEED_BACKOFF, ReachableSignal, type BackoffSettings } from './retry-wait.js';
 import { MAX_HEARTBEAT_PEERS } from '../../core/feed-api.js';
@@ -44,6 +44,14 @@ export interface AgentOptions {
   listenPort: number;
   /** The public endpoint clients dial (registered as the T0 front door). */
   endpoint: { host: string; port: number };
+  /**
+   * More UDP ports the same interface answers on: each is registered as one
+   * more T0 door on the endpoint's host, and steered to the listen port by
+   * `portRedirects` (nftables) from start to stop.
+   */
+  altPorts?: readonly number[];
+  /** Required when altPorts is not empty. */
+  portRedirects?: PortRedirectOps;
   egressIps: string[];
   stateDir: string;
   backend: WireGuardBackend;
@@ -128,6 +136,7 @@ export class GatewayAgent {
     this.o.api.credential = this.reg.credential;
     this.desired = new DesiredSet(this.trustFor(), this.o.ed);
     await this.setUpInterface();
+    await this.steerAltPorts();
     await this.loadPersisted();
     const m = await this.state.loadMeter();
     this.seq = m.seq;
@@ -160,7 +169,19 @@ export class GatewayAgent {
     await this.feedLoopDone?.catch(() => {});
     this.o.api.close?.();
     await this.queue.onIdle();
+    if (this.altPorts.length > 0) await this.o.portRedirects!.removeRedirects(this.o.interfaceName).catch((err) => this.o.log.warn({ err: errText(err) }, 'removing the alternate-port rules failed'));
     await this.o.backend.close();
+  }
+
+  private get altPorts(): readonly number[] {
+    return this.o.altPorts ?? [];
+  }
+
+  /** Alternate ports reach the listen port through nftables rules of the agent's own (replaced, not added to, on every start). */
+  private async steerAltPorts(): Promise<void> {
+    if (this.altPorts.length === 0) return;
+    if (!this.o.portRedirects) throw new DammError('config_invalid', 'Alternate ports need the nftables port redirects; none were given to the agent.');
+    await this.o.portRedirects.installRedirects(this.o.interfaceName, this.o.listenPort, this.altPorts);
   }
 
   private every(ms: number, fn: () => Promise<unknown>): void {
@@ -241,7 +262,7 @@ export class GatewayAgent {
     const r = await this.o.api.register({
       registrationToken: token,
       wgPublicKey: this.keys.publicKey,
-      endpoints: [{ tier: 'T0', host: endpoint.host, port: endpoint.port }],
+      endpoints: [endpoint.port, ...this.altPorts].map((port) => ({ tier: 'T0' as const, host: endpoint.host, port })),
       egressIps,
     });
     const reg: GatewayRegistration = {

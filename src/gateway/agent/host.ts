@@ -5,6 +5,10 @@
  * CAP_NET_ADMIN only (see deploy/damm-gateway.service); a unit that sets
  * addresses and NAT itself runs the agent with --no-manage-addresses and
  * without --nat.
+ *
+ * Alternate ports (--alt-port) are nftables rules in a table of the agent's
+ * own, so removing them is one `nft delete table` and never touches anyone
+ * else's rules.
  */
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -17,6 +21,14 @@ export interface HostOps {
   enableNat(ifname: string, pools: { ipv4Cidr: string; ipv6Prefix: string }, egressInterface?: string): Promise<void>;
   /** Create a kernel WireGuard interface if it does not exist. */
   ensureKernelInterface(ifname: string): Promise<void>;
+}
+
+/** Steering inbound UDP on alternate ports to the WireGuard listen port (nftables). */
+export interface PortRedirectOps {
+  /** Replace the interface's redirect table with one rule per alternate port (delete, then create: idempotent across restarts). */
+  installRedirects(ifname: string, listenPort: number, altPorts: readonly number[]): Promise<void>;
+  /** Delete the interface's redirect table; absent is fine. */
+  removeRedirects(ifname: string): Promise<void>;
 }
 
 export type Logger = { info(o: object, m: string): void; warn(o: object, m: string): void };
@@ -42,6 +54,53 @@ function prefixLength(cidr: string): string {
   const len = cidr.split('/')[1];
   if (!len || !/^\d{1,3}$/.test(len)) throw new DammError('config_invalid', `Not a CIDR: ${cidr}`);
   return len;
+}
+
+/** The agent's own nftables table for an interface: `damm_<ifname>`, with the characters nft names refuse mapped to `_`. */
+export function redirectTable(ifname: string): string {
+  return `damm_${ifname.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+/**
+ * The `nft` argument arrays that steer inbound UDP on each alternate port to
+ * the listen port. A prerouting nat `redirect` rewrites only the destination
+ * port; conntrack reverses it on the replies, so the client sees answers from
+ * the port it dialled. `fib daddr type local` limits it to packets addressed
+ * to this host: a tunnel client's own UDP/443 (QUIC) to the internet passes
+ * through prerouting too and must not be captured.
+ */
+export function redirectCommands(ifname: string, listenPort: number, altPorts: readonly number[]): { remove: string[]; create: string[][] } {
+  const table = redirectTable(ifname);
+  return {
+    remove: ['delete', 'table', 'inet', table],
+    create: [
+      ['add', 'table', 'inet', table],
+      ['add', 'chain', 'inet', table, 'prerouting', '{', 'type', 'nat', 'hook', 'prerouting', 'priority', 'dstnat', ';', 'policy', 'accept', ';', '}'],
+      ...altPorts.map((port) => ['add', 'rule', 'inet', table, 'prerouting', 'fib', 'daddr', 'type', 'local', 'udp', 'dport', String(port), 'redirect', 'to', `:${listenPort}`]),
+    ],
+  };
+}
+
+/** nft's answer when the table to delete does not exist. */
+const NO_SUCH_TABLE = /No such file or directory/;
+
+export function systemPortRedirects(log: Logger): PortRedirectOps {
+  const removeTable = async (ifname: string) => {
+    const { remove } = redirectCommands(ifname, 1, []);
+    const r = await run('nft', remove);
+    if (r.code !== 0 && !NO_SUCH_TABLE.test(r.stderr)) throw new DammError('internal', `\`nft ${remove.join(' ')}\` failed (${r.code}): ${r.stderr.slice(0, 300)}`);
+  };
+  return {
+    async installRedirects(ifname, listenPort, altPorts) {
+      await removeTable(ifname);
+      for (const args of redirectCommands(ifname, listenPort, altPorts).create) await must('nft', args);
+      log.info({ table: `inet ${redirectTable(ifname)}`, listenPort, altPorts }, 'alternate ports steered to the listen port (nftables)');
+    },
+    async removeRedirects(ifname) {
+      await removeTable(ifname);
+      log.info({ table: `inet ${redirectTable(ifname)}` }, 'alternate-port rules removed');
+    },
+  };
 }
 
 export function systemHostOps(log: Logger): HostOps {

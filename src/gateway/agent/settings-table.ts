@@ -4,7 +4,7 @@
  * loading the schema (settings.ts validates; a test keeps the two in step).
  */
 export type GatewaySettingKey =
-  | 'controlPlane' | 'token' | 'tokenFile' | 'interface' | 'listenPort' | 'endpoint' | 'egressIps' | 'stateDir' | 'backend'
+  | 'controlPlane' | 'token' | 'tokenFile' | 'interface' | 'listenPort' | 'altPorts' | 'endpoint' | 'egressIps' | 'stateDir' | 'backend'
   | 'uapiSocketDir' | 'nat' | 'egressInterface' | 'manageAddresses' | 'reconcileIntervalSeconds' | 'heartbeatIntervalSeconds'
   | 'rootSha256' | 'rootFile' | 'logLevel';
 
@@ -28,6 +28,7 @@ export const GATEWAY_SETTINGS: Record<GatewaySettingKey, { flag: string; env: st
   tokenFile: { flag: '--token-file', env: 'DAMM_GATEWAY_TOKEN_FILE', parse: String },
   interface: { flag: '--interface', env: 'DAMM_GATEWAY_INTERFACE', parse: String },
   listenPort: { flag: '--listen-port', env: 'DAMM_GATEWAY_LISTEN_PORT', parse: integer },
+  altPorts: { flag: '--alt-port', env: 'DAMM_GATEWAY_ALT_PORTS', parse: (v) => list(v).map(integer) },
   endpoint: { flag: '--endpoint', env: 'DAMM_GATEWAY_ENDPOINT', parse: String },
   egressIps: { flag: '--egress-ip', env: 'DAMM_GATEWAY_EGRESS_IPS', parse: list },
   stateDir: { flag: '--state-dir', env: 'DAMM_GATEWAY_STATE_DIR', parse: String },

@@ -25,6 +25,8 @@ export const GatewaySettingsSchema = Type.Object(
     tokenFile: Type.Optional(Type.String({ minLength: 1 })),
     interface: Type.String({ pattern: '^[A-Za-z0-9_.=+-]{1,15}$' }),
     listenPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+    // The registration carries at most 8 endpoints: the listen port's door and 7 alternates.
+    altPorts: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { maxItems: 7 })),
     endpoint: Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,4})$' }),
     egressIps: Type.Array(Type.String(), { minItems: 1, maxItems: 16 }),
     stateDir: Type.String({ minLength: 1 }),
@@ -65,6 +67,12 @@ export function gatewaySettingsFrom(flags: Partial<Record<Key, unknown>>, env: N
   if (port > 65535) throw new DammError('config_invalid', `--endpoint (env DAMM_GATEWAY_ENDPOINT) has port ${port}, above 65535.`);
   for (const ip of merged.egressIps as string[]) {
     if (!parseIp(ip)) throw new DammError('config_invalid', `--egress-ip (env DAMM_GATEWAY_EGRESS_IPS) ${JSON.stringify(ip)} is not an IP address.`);
+  }
+  const alt = (merged.altPorts as number[] | undefined) ?? [];
+  const twice = alt.find((p, i) => alt.indexOf(p) !== i);
+  if (twice !== undefined) throw new DammError('config_invalid', `--alt-port (env DAMM_GATEWAY_ALT_PORTS) names port ${twice} twice.`);
+  if (alt.includes(merged.listenPort as number)) {
+    throw new DammError('config_invalid', `--alt-port (env DAMM_GATEWAY_ALT_PORTS) ${merged.listenPort as number} is the listen port itself; name only other ports.`);
   }
   if (merged.egressInterface !== undefined && merged.nat !== true) {
     throw new DammError('config_invalid', '--egress-interface (env DAMM_GATEWAY_EGRESS_INTERFACE) only applies with --nat (env DAMM_GATEWAY_NAT).');
