@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { requireBuiltCli, startServe } from '../helpers/cli.js';
 import { pidAlive as alive } from '../../src/io/process.js';
+import { until } from '../helpers/wait.js';
 
 let dataDir: string;
 const started: ChildProcess[] = [];
@@ -68,8 +69,6 @@ test('a postmaster orphaned by kill -9 is adopted by the next damm serve and sto
   assert.equal(signal, null);
   assert.ok(code === 0 || code === 143, `exit code ${code}`);
   // The postmaster got its shutdown signal as serve exited; a fast shutdown takes a moment.
-  const deadline = Date.now() + 30_000;
-  while (alive(postmaster) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(!alive(postmaster), 'the adopted postmaster stopped with the serve that adopted it');
+  await until('the adopted postmaster to stop with the serve that adopted it', () => !alive(postmaster), 30_000, 50);
   assert.deepEqual(await postgresProcessesFor(pgDir), [], 'no postgres process for this data dir remains');
 });

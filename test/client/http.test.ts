@@ -11,6 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { HttpClient, Unreachable } from '../../src/client/http.js';
 import { DammError } from '../../src/core/errors.js';
+import { until, within } from '../helpers/wait.js';
 
 interface Seen {
   socket: Socket;
@@ -237,7 +238,7 @@ test('timeout: a call with no answer in time is Unreachable (timed out) and its 
     assert.equal(err.status, null);
     assert.match(err.message, /^GET \/hang: no answer from .* in 0\.2 s$/);
     assert.equal(sockets.length, seen + 1);
-    await within(sockets[seen]!.closed, 'the server sees the abandoned request\'s socket close');
+    await within(5000, 'the server sees the abandoned request\'s socket close', sockets[seen]!.closed);
   } finally {
     client.close();
   }
@@ -253,10 +254,10 @@ test('abort: the call rejects with the signal\'s reason, before or during the ca
     const seen = sockets.length;
     const abort = new AbortController();
     const pending = client.call('GET', '/hang', { signal: abort.signal });
-    await waitFor(() => requests.some((r) => r.url === '/hang' && sockets.length > seen));
+    await until('the hanging request to reach the server', () => requests.some((r) => r.url === '/hang' && sockets.length > seen), 5000, 1);
     abort.abort(new Error('agent stopping'));
     assert.equal(((await rejection(pending)) as Error).message, 'agent stopping');
-    await within(sockets[seen]!.closed, 'the server sees the aborted call\'s socket close');
+    await within(5000, 'the server sees the aborted call\'s socket close', sockets[seen]!.closed);
   } finally {
     client.close();
   }
@@ -292,7 +293,7 @@ test('close() ends the connections: the idle keep-alive one and one with a call 
   assert.equal(sockets.length, seen + 2, 'a second connection');
   assert.equal(sockets[seen]!.socket.destroyed || sockets[seen + 1]!.socket.destroyed, false, 'both are open before close()');
   client.close();
-  await within(Promise.all([sockets[seen]!.closed, sockets[seen + 1]!.closed]), 'the server sees both sockets close');
+  await within(5000, 'the server sees both sockets close', Promise.all([sockets[seen]!.closed, sockets[seen + 1]!.closed]));
   const err = await pending;
   assert.ok(err instanceof Unreachable, 'the call in flight fails as unreachable');
   assert.ok(await rejection(client.call('GET', '/ok')) instanceof Unreachable, 'later calls fail as unreachable');
@@ -305,24 +306,3 @@ test('the base URL must be http or https', () => {
   new HttpClient('https://example.test/base').close();
 });
 
-/** Waits for a condition the server's own events make true (no fixed sleep). */
-async function waitFor(cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail('condition not met in 5 s');
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
-/** `p`, or a failure naming `what` if it has not settled in 5 s (a bound, not a wait). */
-async function within<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new assert.AssertionError({ message: `not in 5 s: ${what}` })), 5000);
-  });
-  try {
-    return await Promise.race([p, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -20,6 +20,7 @@ import pg from 'pg';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
 import { wgKeyPair } from '../helpers/keys.js';
 import { damm, type Proc } from '../e2e/kit.js';
+import { until } from '../helpers/wait.js';
 import { newPage, useBrowser } from '../helpers/browser.js';
 
 const RATE_PER_SECOND = 125;
@@ -120,15 +121,6 @@ after(async () => {
 });
 
 const alive = (p: Proc) => p.child.exitCode === null && p.child.signalCode === null;
-
-/** Polls until `cond` holds; fails with `what` after `ms`. */
-async function waitUntil(what: string, ms: number, cond: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 interface Shot {
   proc: number;
@@ -243,10 +235,10 @@ test('pg_ctl restart -m fast mid-burst: both processes stay up, answer 201 or 50
     assert.equal(new Set(rows.map((r) => r[col])).size, rows.length, `a ${col} is stored twice`);
   }
   // Every stored device's event gets a revision (the sequencer survived), and no 500 was ever logged.
-  await waitUntil('every feed event to be sequenced', 10_000, async () => {
+  await until('every feed event to be sequenced', async () => {
     const r = await check.query<{ n: string }>('SELECT count(*) AS n FROM feed_events WHERE revision IS NULL');
     return r.rows[0]!.n === '0';
-  });
+  }, 10_000, 25);
   for (const p of cps) assert.equal(p.json().filter((l) => l.msg === 'unhandled error').length, 0, 'a failure was answered as 500 internal');
 
   console.log(`# ${shots.length} enrollments over ${Date.now() - t0} ms at ${RATE_PER_SECOND}/s: ${acked.length} acknowledged (201), ${refused.length} refused 503 store_unavailable; database down ${dbDownAt - t0} ms → up ${dbUpAt - t0} ms after the first request (${dbUpAt - dbDownAt} ms out); first 201 per process ${resumeMs.join(' / ')} ms after the database was back; ${rows.length} devices stored`);
@@ -259,10 +251,10 @@ test('after the restart, each process follows the feed through LISTEN again: a l
   const { rows } = await check.query<{ head: string }>('SELECT head FROM feed_state WHERE id = 1');
   const after = Number(rows[0]!.head);
   // Let the LISTEN reconnect happen (backoff starts at 0.25 s) before the long poll starts.
-  await waitUntil('both LISTEN connections to be back', 15_000, async () => {
+  await until('both LISTEN connections to be back', async () => {
     const r = await check.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'damm-feed-listen' AND state IS NOT NULL");
     return Number(r.rows[0]!.n) >= 2;
-  });
+  }, 15_000, 25);
   const t = Date.now();
   const poll = request('GET', `${urls[1]}/v1/gateways/${gateway.gatewayId}/feed?after=${after}&wait=20`, undefined, auth);
   const invite = await op(0, 'POST', '/v1/operator/invites', { uses: 1 });
@@ -322,7 +314,7 @@ test('with the database stopped: every endpoint that needs it answers 503 store_
   }
   const upAt = Date.now();
   for (const url of urls) {
-    await waitUntil(`${url}/readyz to answer 200`, 2000, async () => (await request('GET', `${url}/readyz`)).status === 200);
+    await until(`${url}/readyz to answer 200`, async () => (await request('GET', `${url}/readyz`)).status === 200, 2000, 25);
   }
   const invite2 = await op(1, 'POST', '/v1/operator/invites', { uses: 1 });
   const again = await request('POST', `${urls[1]}/v1/enroll`, { installPass: invite2.body.token, publicKey: wgKeyPair().publicKey, region: 'NL' });

@@ -195,14 +195,7 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** `p`, or a rejection naming `what` after `ms`: every wait in these tests has a bound that says what it waited for. */
-export function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, bound]).finally(() => clearTimeout(t));
-}
+export { within } from '../helpers/wait.js';
 
 /** fetch with a bound; the error names the request. */
 export async function fetchWithin(url: string, init: RequestInit = {}, ms = 30_000): Promise<Response> {
