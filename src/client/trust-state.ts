@@ -16,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
+import { fsyncDir, writeNewFileSynced } from '../io/durable-file.js';
 import * as path from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { fromBase64, toHex, utf8 } from '../core/bytes.js';
@@ -60,25 +61,9 @@ export interface AtomicFs {
 }
 
 export const nodeAtomicFs: AtomicFs = {
-  async writeFileSynced(file, data) {
-    const fh = await fsp.open(file, 'wx', 0o600);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  },
+  writeFileSynced: (file, data) => writeNewFileSynced(file, data),
   rename: (from, to) => fsp.rename(from, to),
-  async fsyncDir(dir) {
-    if (process.platform === 'win32') return; // directories cannot be opened for fsync there; rename is already durable enough
-    const fh = await fsp.open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  },
+  fsyncDir,
   async readFile(file) {
     try {
       return new Uint8Array(await fsp.readFile(file));

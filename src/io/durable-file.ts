@@ -27,14 +27,8 @@ export interface DurableWriteOptions {
 
 export async function writeFileDurably(file: string, data: string | Uint8Array, opts: DurableWriteOptions = {}): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fh = await open(tmp, 'wx', opts.mode ?? 0o600);
   try {
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeNewFileSynced(tmp, data, opts.mode ?? 0o600);
     if (opts.onExisting === 'create') {
       await link(tmp, file);
       await unlink(tmp);
@@ -46,6 +40,21 @@ export async function writeFileDurably(file: string, data: string | Uint8Array, 
     throw err;
   }
   await fsyncDir(path.dirname(file));
+}
+
+/**
+ * Creates `file` (it must not exist), writes all of `data`, fsyncs and
+ * closes it: the first step of a durable write, for callers that take the
+ * steps one by one (the client trust store, whose tests crash it between them).
+ */
+export async function writeNewFileSynced(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const fh = await open(file, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Appends and fsyncs: a journal line is on disk when this resolves (a torn last line is the reader's to skip). */
