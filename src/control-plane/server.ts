@@ -24,6 +24,7 @@ import type { KeyRing } from './keyring.js';
 import { TrustedKeyRing } from './trust/keyring.js';
 import { startTrustMaintenance, trustTick, type TrustTick } from './trust/maintenance.js';
 import { createMetrics } from './metrics.js';
+import { isOnline, listGateways } from './services/gateways.js';
 import { VERSION } from '../io/version.js';
 import { checkPoolSettings } from './pool-settings.js';
 
@@ -107,6 +108,15 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     admissions,
     feed,
   };
+  ctx.metrics.watchGateways({
+    now: () => clock.now(),
+    gateways: async () => {
+      const now = clock.now();
+      return (await listGateways(ctx.db))
+        .filter((g) => g.registered_at)
+        .map((g) => ({ id: g.id, name: g.name, region: g.region, online: isOnline(ctx, g, now), lastHeartbeatAt: g.last_heartbeat_at }));
+    },
+  });
   const stoppers: (() => Promise<void>)[] = [];
   const backups = backupSchedule(opts.config);
   if (backups) {

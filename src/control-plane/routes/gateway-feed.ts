@@ -56,6 +56,8 @@ export const gatewayFeedRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async 
       if (r.expired) {
         throw new DammError('cursor_expired', `Cursor ${after} is outside the feed the store holds (retained after ${r.prunedThrough}, head ${r.head}); take a snapshot.`);
       }
+      ctx.metrics.feedHead.set(r.head);
+      ctx.metrics.feedLag.set({ gateway: gatewayOf(request).id }, Math.max(0, r.head - after));
       const remaining = deadline - Date.now();
       if (feed.stopping) {
         // Shutting down: answer now and close the connection, so the server's close does not wait on it.

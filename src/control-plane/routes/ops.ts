@@ -16,6 +16,7 @@ export const opsRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (app) =>
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     void reply.header('content-type', ctx.metrics.registry.contentType);
+    await ctx.metrics.refreshGatewayGauges();
     return ctx.metrics.registry.metrics();
   });
 };
