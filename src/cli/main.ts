@@ -14,6 +14,7 @@ import { registerOperator } from './commands/operator.js';
 import { registerKeys } from './commands/keys.js';
 import { registerBackup } from './commands/backup.js';
 import { registerGatewayRun } from './commands/gateway.js';
+import { registerGatewayJoin } from './commands/gateway-join.js';
 import { registerCatalog } from './commands/catalog.js';
 import { VERSION } from '../io/version.js';
 
@@ -28,6 +29,7 @@ registerOperator(program);
 registerKeys(program);
 registerBackup(program);
 registerGatewayRun(program);
+registerGatewayJoin(program);
 registerCatalog(program);
 
 try {

@@ -134,6 +134,22 @@ export class HttpClient {
     return parsed;
   }
 
+  /**
+   * The server's clock, from the Date header of a GET to `path`, and the local
+   * instants around the call, for skew checks (`damm gateway join`). The Date
+   * header has one-second resolution; callers allow for that and the round trip.
+   */
+  async serverTime(path: string, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<{ server: Date; sentAt: number; receivedAt: number }> {
+    const what = `GET ${path.split('?')[0]}`;
+    const sentAt = Date.now();
+    const raw = await this.send('GET', path, o, what);
+    const receivedAt = Date.now();
+    const date = header(raw.headers.date);
+    const server = date ? new Date(date) : null;
+    if (!server || Number.isNaN(server.getTime())) throw new DammError('internal', `The answer to ${what} has no usable Date header.`);
+    return { server, sentAt, receivedAt };
+  }
+
   private refusal(what: string, raw: RawAnswer, parsed: unknown): Error {
     const d = decodeApiError({ status: raw.status, body: parsed, retryAfter: header(raw.headers['retry-after']), requestId: header(raw.headers['x-request-id']) });
     const details = {

@@ -223,6 +223,10 @@ export const AddGatewayResponse = Strict({
   name: Type.String(),
   registrationToken: Type.String(),
   expiresAt: IsoTime,
+  joinCode: Type.String({
+    description:
+      'One line for `damm gateway join` on the gateway host (stdin or --code-file): the control plane URL, the registration token and the root v1 pin. Secret, like the token',
+  }),
 });
 
 export const GatewayEndpoint = Strict({

@@ -41,6 +41,18 @@ export function fromBase64(text: string): Uint8Array | null {
   return o === out.length ? out : null;
 }
 
+/** Unpadded base64url (RFC 4648 §5), for text that travels in URLs and single lines. */
+export function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+/** Strict unpadded base64url; null on any malformed input (padding, '+', '/' included). */
+export function fromBase64Url(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  const std = text.replace(/-/g, '+').replace(/_/g, '/');
+  return fromBase64(std + '='.repeat((4 - (std.length % 4)) % 4));
+}
+
 export function toHex(bytes: Uint8Array): string {
   let s = '';
   for (const b of bytes) s += b.toString(16).padStart(2, '0');

@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { startTestControlPlane, registerTestGateway } from '../helpers/control-plane.js';
 import { wgKeyPair } from '../helpers/keys.js';
-import { verifyUnits } from '../helpers/systemd.js';
+import { verifyUnits } from '../../src/io/systemd-verify.js';
 import { until } from '../helpers/wait.js';
 import { createMetrics } from '../../src/control-plane/metrics.js';
 

@@ -92,11 +92,17 @@ export function registerOperator(program: Command): void {
     .requiredOption('--country <cc>', 'exit country (ISO 3166 alpha-2)')
     .option('--name <name>', 'a name for it')
     .action(run<ApiOpts & { region: string; country: string; name?: string }>(async (o) => {
-      const r = await api<{ gatewayId: string; registrationToken: string; expiresAt: string; name: string }>(await resolveTarget(o), 'POST', '/v1/operator/gateways', {
+      const r = await api<{ gatewayId: string; registrationToken: string; expiresAt: string; name: string; joinCode: string }>(await resolveTarget(o), 'POST', '/v1/operator/gateways', {
         region: o.region, country: o.country, ...(o.name ? { name: o.name } : {}),
       });
       if (o.json) return printJson(r);
-      process.stdout.write(`gateway ${r.name} (${r.gatewayId})\nregistration token (one use, expires ${r.expiresAt}):\n${r.registrationToken}\n`);
+      process.stdout.write(
+        `gateway ${r.name} (${r.gatewayId}), join code valid once, until ${r.expiresAt}.\n` +
+          'On the gateway host, as root, run the line below and paste the join code when asked\n' +
+          '(it carries the registration token: keep it off command lines and out of shell history):\n\n' +
+          '  damm gateway join --endpoint <public address of this host>\n\n' +
+          `join code:\n${r.joinCode}\n`,
+      );
     }));
   withApi(gateway.command('list')).description('list gateways')
     .action(run<ApiOpts>(async (o) => {

@@ -9,6 +9,8 @@ import { listAudit } from '../../store/audit.js';
 import type { Ctx } from '../context.js';
 import { getRoot } from '../trust/roots.js';
 import { Type } from '@sinclair/typebox';
+import { encodeJoinCode } from '../../core/join-code.js';
+import { DammError } from '../../core/errors.js';
 
 const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody };
 
@@ -75,8 +77,11 @@ export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (ap
     schema: { summary: 'Add a gateway: returns a one-time registration token', tags: ['operator'], security, body: S.AddGatewayRequest, response: { 201: S.AddGatewayResponse, ...errors } },
   }, async (request, reply) => {
     const res = await addGateway(ctx, actor(request), request.body);
+    const rootV1 = await getRoot(ctx.db, 1);
+    if (!rootV1) throw new DammError('trust_invalid', 'No root of trust is published yet ("damm init" publishes root v1): a gateway could not pin it.');
+    const joinCode = encodeJoinCode({ controlPlane: ctx.config.publicUrl ?? origin(request), token: res.registrationToken, rootSha256: rootV1.payloadSha256 });
     void reply.status(201);
-    return res;
+    return { ...res, joinCode };
   });
 
   app.get('/gateways', {

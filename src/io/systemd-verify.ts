@@ -1,6 +1,7 @@
 /**
- * `systemd-analyze verify` for DAMM's unit files on a machine where systemd
- * is not PID 1 (CI containers): the units are checked inside a scratch root
+ * `systemd-analyze verify` for DAMM's unit files, also on a machine where
+ * systemd is not PID 1 (CI containers, a staged install under a prefix):
+ * the units are checked inside a scratch root
  * that holds the distribution's own unit library, so dependencies such as
  * sysinit.target resolve, and stand-in executables at the paths the units
  * name (verify checks that ExecStart points at an executable, nothing more).
@@ -19,7 +20,11 @@ export interface VerifyResult {
   output: string;
 }
 
-/** Verifies `units` (file paths) as installed under /etc/systemd/system; `executables` are stand-ins to create. */
+/**
+ * Verifies `units` (file paths) as installed under /etc/systemd/system;
+ * `executables` are stand-ins to create; a template unit is checked as its
+ * `instance`. Code 127 when systemd-analyze is not installed.
+ */
 export async function verifyUnits(units: string[], opts: { executables: string[]; instance?: string }): Promise<VerifyResult> {
   const root = await mkdtemp(path.join(tmpdir(), 'damm-systemd-'));
   try {
@@ -42,7 +47,8 @@ export async function verifyUnits(units: string[], opts: { executables: string[]
       const r = await run('systemd-analyze', ['verify', '--man=no', `--root=${root}`, ...names], { timeout: 30_000 });
       return { code: 0, output: (r.stdout + r.stderr).trim() };
     } catch (err) {
-      const e = err as { code?: number; stdout?: string; stderr?: string };
+      const e = err as { code?: number | string; stdout?: string; stderr?: string };
+      if (e.code === 'ENOENT') return { code: 127, output: 'systemd-analyze is not installed' };
       return { code: typeof e.code === 'number' ? e.code : 1, output: `${e.stdout ?? ''}${e.stderr ?? ''}`.trim() };
     }
   } finally {
