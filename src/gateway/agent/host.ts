@@ -69,13 +69,26 @@ export function redirectTable(ifname: string): string {
  * to this host: a tunnel client's own UDP/443 (QUIC) to the internet passes
  * through prerouting too and must not be captured.
  */
-export function redirectCommands(ifname: string, listenPort: number, altPorts: readonly number[]): { remove: string[]; create: string[][] } {
+export function redirectCommands(
+  ifname: string,
+  listenPort: number,
+  altPorts: readonly number[],
+  stunPort?: number,
+): { remove: string[]; create: string[][] } {
   const table = redirectTable(ifname);
+  const doorPorts = [listenPort, ...altPorts];
+  // STUN Binding requests (type 0x0001 at payload bytes 0-1, magic cookie at 4-7) go to the probe
+  // responder, before the alternate-port rules: a nat redirect is final, so the first match wins.
+  const stun = stunPort === undefined ? [] : doorPorts.map((port) => [
+    'add', 'rule', 'inet', table, 'prerouting', 'fib', 'daddr', 'type', 'local', 'udp', 'dport', String(port),
+    '@th,64,16', '0x0001', '@th,96,32', '0x2112a442', 'redirect', 'to', `:${stunPort}`,
+  ]);
   return {
     remove: ['delete', 'table', 'inet', table],
     create: [
       ['add', 'table', 'inet', table],
       ['add', 'chain', 'inet', table, 'prerouting', '{', 'type', 'nat', 'hook', 'prerouting', 'priority', 'dstnat', ';', 'policy', 'accept', ';', '}'],
+      ...stun,
       ...altPorts.map((port) => ['add', 'rule', 'inet', table, 'prerouting', 'fib', 'daddr', 'type', 'local', 'udp', 'dport', String(port), 'redirect', 'to', `:${listenPort}`]),
     ],
   };
