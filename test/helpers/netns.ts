@@ -206,9 +206,13 @@ export class NetnsKit {
     process.once('exit', this.onExit);
   }
 
-  /** Create a network namespace (loopback up) owned by this kit. */
-  async namespace(): Promise<string> {
-    const ns = `${NETNS_PREFIX}${PID36}-${rand(6)}`;
+  /**
+   * Create a network namespace (loopback up) owned by this kit. `label`
+   * (up to 8 of [a-z0-9]) makes it recognisable: dammt-<pid>-<label><random>.
+   */
+  async namespace(label = ''): Promise<string> {
+    if (!/^[a-z0-9]{0,8}$/.test(label)) throw new Error(`namespace label ${JSON.stringify(label)}: up to 8 of [a-z0-9]`);
+    const ns = `${NETNS_PREFIX}${PID36}-${label}${rand(6)}`;
     await runOk(['ip', 'netns', 'add', ns]);
     this.namespaces.push(ns);
     await runOk(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
