@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import { generateAwgParams } from '../../src/core/amneziawg.js';
+import { generateAwgParams, validateAwgParams, type AwgParams } from '../../src/core/amneziawg.js';
 import { DammError } from '../../src/core/errors.js';
 import { interfaceDrift } from '../../src/gateway/wireguard/drift.js';
 import { WgToolBackend } from '../../src/gateway/wireguard/wg-tool.js';
@@ -72,6 +72,24 @@ describe('UAPI backend on amneziawg-go: AmneziaWG parameters', () => {
     const noI1 = { ...params, i1: null };
     await backend.configureInterface({ privateKey: key.privateKey, listenPort: 40001, awg: noI1 });
     assert.deepEqual((await backend.listPeers()).awg, noI1);
+  });
+
+  it('the daemon takes every set the validator accepts: 300 generated and the boundary sets, each read back exactly', async () => {
+    const boundary: AwgParams[] = [
+      { jc: 1, jmin: 1, jmax: 1, s1: 0, s2: 1, s3: 2, s4: 0, h1: '5', h2: '6', h3: '7', h4: '8', i1: '<t>' },
+      {
+        jc: 128, jmin: 1232, jmax: 1232, s1: 1001, s2: 1002, s3: 1003, s4: 32,
+        h1: '5-1000000000', h2: '1000000001-2000000000', h3: '2000000001-4294967294', h4: '4294967295',
+        i1: `<b 0x${'ab'.repeat(20)}><r 16><rc 8><rd 8><t><r 1>`,
+      },
+    ];
+    for (const p of boundary) validateAwgParams(p);
+    const sets = [...boundary, ...Array.from({ length: 300 }, () => generateAwgParams(randomBytes))];
+    for (const p of sets) {
+      await backend.configureInterface({ privateKey: key.privateKey, listenPort: 40001, awg: p });
+      assert.deepEqual((await backend.listPeers()).awg, p);
+    }
+    await backend.configureInterface({ privateKey: key.privateKey, listenPort: 40001, awg: params });
   });
 
   it('the daemon itself refuses overlapping headers (why the backend validates first)', async () => {
