@@ -1,0 +1,82 @@
+/**
+ * Pieces of the proxy-door tests: a gateway and a client namespace joined by
+ * a veth on 198.18.0.0/15 addresses (outline-ss-server refuses to dial
+ * private and loopback targets, RFC 2544's benchmark range is neither and
+ * never leaves these namespaces), the web target in the gateway namespace,
+ * and real clients run in the client namespace. Argument arrays, no shell;
+ * every process dies with the kit.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
+import { useNetnsKit, type NetnsKit } from '../../helpers/netns.js';
+import { rootVeth } from '../../e2e/kit.js';
+import { startServerChild, type ServerChild } from '../../../src/gateway/proxies/child.js';
+
+const TARGET = fileURLToPath(new URL('./http-target.mjs', import.meta.url));
+
+export interface ProxyNet {
+  kit: NetnsKit;
+  gw: string;
+  client: string;
+  /** Gateway address the client reaches (proxy listeners and the web target bind it). */
+  gwIp: string;
+  /** Gateway address the test process (root namespace) reaches, for metrics and APIs. */
+  gwMgmtIp: string;
+  dir: string;
+  target: ServerChild;
+  targetPort: number;
+  /** Run a program in a namespace and keep it (killed by the kit). */
+  spawnIn(ns: string, argv: string[], what: string): ServerChild;
+}
+
+export async function proxyNet(subnet: number): Promise<ProxyNet> {
+  const kit = useNetnsKit();
+  const gw = await kit.namespace();
+  const client = await kit.namespace();
+  const gwIp = `198.18.${subnet}.1`;
+  await kit.veth(gw, `${gwIp}/24`, client, `198.18.${subnet}.2/24`);
+  const { inner: gwMgmtIp } = await rootVeth(gw);
+  const dir = mkdtempSync(path.join(tmpdir(), 'px-'));
+  const children: ServerChild[] = [];
+  after(async () => {
+    for (const c of children) await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const spawnIn = (ns: string, argv: string[], what: string): ServerChild => {
+    const c = startServerChild(['ip', 'netns', 'exec', ns, ...argv], what);
+    children.push(c);
+    return c;
+  };
+  const targetPort = 8080;
+  const target = spawnIn(gw, [process.execPath, TARGET, gwIp, String(targetPort)], 'web target');
+  await target.waitForLine(/^listening/, 0, 15_000);
+  return { kit, gw, client, gwIp, gwMgmtIp, dir, target, targetPort, spawnIn };
+}
+
+export interface ClientRun {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Run a client to completion in `ns`, collecting its whole stdout as bytes. */
+export function runClient(ns: string, argv: string[], timeoutMs = 60_000): { done: Promise<ClientRun>; child: ChildProcess; received: () => number } {
+  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let n = 0;
+  let err = '';
+  child.stdout!.on('data', (b: Buffer) => (out.push(b), (n += b.length)));
+  child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<ClientRun>((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr: err });
+    }),
+  );
+  return { done, child, received: () => n };
+}

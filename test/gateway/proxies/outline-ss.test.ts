@@ -1,0 +1,85 @@
+/**
+ * outline-ss-server driven by src/gateway/proxies/outline-ss.ts, for real:
+ * the server in a gateway namespace, Outline's own SDK client (outline-fetch,
+ * from outline-sdk/x examples) in a client namespace with the exact ss://
+ * key src/core/proxy-config.ts renders, fetching a web server beside the
+ * gateway. A reload adds and removes keys while another key's transfer is
+ * in progress.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { OutlineSsServer } from '../../../src/gateway/proxies/outline-ss.js';
+import { shadowsocksAccessKey } from '../../../src/core/proxy-config.js';
+import { proxyNet, runClient } from './kit.js';
+import { until } from '../../helpers/wait.js';
+
+const net = await proxyNet(71);
+const port = 8443;
+const secret = () => randomBytes(24).toString('base64url');
+const alice = { id: 'dev-alice', secret: secret() };
+const bob = { id: 'dev-bob', secret: secret() };
+const carol = { id: 'dev-carol', secret: secret() };
+
+const server = new OutlineSsServer({
+  configPath: path.join(net.dir, 'outline-ss.yml'),
+  listeners: { address: `${net.gwIp}:${port}` },
+  metricsAddress: `${net.gwMgmtIp}:9091`,
+  command: ['ip', 'netns', 'exec', net.gw, 'outline-ss-server'],
+});
+after(() => server.stop());
+
+const keyOf = (u: { secret: string }) => shadowsocksAccessKey({ host: net.gwIp, port, secret: u.secret, name: 'DAMM test' });
+// outline-fetch prints the body and then a newline of its own.
+const body = (r: { stdout: Buffer }) => r.stdout.subarray(0, r.stdout.length - 1);
+const fetchVia = (u: { secret: string }, urlPath: string, timeoutS = 30) =>
+  runClient(net.client, ['outline-fetch', '-timeout', String(timeoutS), '-transport', keyOf(u), `http://${net.gwIp}:${net.targetPort}${urlPath}`]);
+
+test('a key the server holds reaches the web target; bytes are counted per key', async () => {
+  await server.start([alice, bob]);
+  assert.deepEqual(await server.actual(), ['dev-alice', 'dev-bob']);
+  const r = await fetchVia(alice, '/bytes/200000').done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(body(r).length, 200000);
+  const c = await until('alice counted', async () => {
+    const m = (await server.counters()).get('dev-alice');
+    return m && m.txBytes >= 200000n ? m : undefined;
+  });
+  assert.ok(c.rxBytes > 0n);
+  assert.equal((await server.counters()).get('dev-bob'), undefined, 'bob sent nothing');
+});
+
+test('a key it does not hold is refused', async () => {
+  const r = await fetchVia(carol, '/hello', 5).done;
+  assert.notEqual(r.code, 0);
+  assert.doesNotMatch(r.stdout.toString(), /hello through the door/);
+});
+
+test('reload adds carol and removes bob while alice streams: alice completes, carol works, bob is refused', async () => {
+  const chunks = 120; // 120 × 16 KiB at one every 25 ms: ~3 s in flight
+  const since = net.target.mark();
+  const stream = fetchVia(alice, `/slow/${chunks}/25`, 60);
+  await net.target.waitForLine(/slow-started/, since, 15_000);
+  await until('alice has received bytes', () => stream.received() > 0);
+  await server.apply([alice, carol]);
+  assert.deepEqual(await server.actual(), ['dev-alice', 'dev-carol']);
+  assert.ok(stream.received() < chunks * 16384, 'the reload happened mid-transfer');
+
+  const c = await fetchVia(carol, '/hello').done;
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(body(c).toString(), 'hello through the door');
+  const b = await fetchVia(bob, '/hello', 5).done;
+  assert.notEqual(b.code, 0, 'bob was removed');
+
+  const a = await stream.done;
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(body(a).length, chunks * 16384, 'alice got every byte across the reload');
+});
+
+test('bad input is refused before anything is written; the server keeps its keys', async () => {
+  await assert.rejects(server.apply([alice, { id: 'bad id with spaces', secret: secret() }]), (e: any) => e.code === 'invalid_argument');
+  await assert.rejects(server.apply([alice, { id: 'short', secret: 'abc' }]), (e: any) => e.code === 'invalid_argument');
+  await assert.rejects(server.apply([alice, alice]), (e: any) => e.code === 'invalid_argument');
+  assert.deepEqual(await server.actual(), ['dev-alice', 'dev-carol']);
+});
