@@ -43,3 +43,51 @@ export function shadowsocksAccessKey(p: { host: string; port: number; secret: st
   const name = p.name ? `#${encodeURIComponent(p.name)}` : '';
   return `ss://${userinfo}@${authority(p.host, p.port)}/?outline=1${name}`;
 }
+
+/** A YAML double-quoted scalar: JSON's string syntax is a subset of it, so JSON.stringify quotes safely. */
+const yamlString = (s: string): string => JSON.stringify(s);
+
+const WS_PATH_RE = /^\/[A-Za-z0-9._~/-]{1,200}$/;
+
+/**
+ * The Outline apps' dynamic access key config for Shadowsocks over
+ * WebSocket over TLS (T3): a `tcpudp` transport whose TCP and UDP legs are
+ * Shadowsocks with a `websocket` endpoint at `wss://host/path` (the format of
+ * Outline's "Access Key Configuration" reference). The device's own secret is
+ * inside, so only the gateway serves it, at a capability URL (`ssconf://`).
+ */
+export function outlineWebSocketConfig(p: { host: string; port?: number; tcpPath: string; udpPath: string; secret: string }): string {
+  checkSecret(p.secret);
+  if (!WS_PATH_RE.test(p.tcpPath) || !WS_PATH_RE.test(p.udpPath)) throw new DammError('invalid_argument', 'WebSocket paths must be absolute and URL-safe.');
+  // The default port stays implicit, as in a URL a person would write.
+  const port = p.port ?? 443;
+  const origin = `wss://${port === 443 ? authority(p.host, 443).slice(0, -':443'.length) : authority(p.host, port)}`;
+  const leg = (path: string) => [
+    '    $type: shadowsocks',
+    '    endpoint:',
+    '      $type: websocket',
+    `      url: ${yamlString(origin + path)}`,
+    `    cipher: ${SHADOWSOCKS_CIPHER}`,
+    `    secret: ${yamlString(p.secret)}`,
+  ];
+  return ['transport:', '  $type: tcpudp', '  tcp:', ...leg(p.tcpPath), '  udp:', ...leg(p.udpPath), ''].join('\n');
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A `vless://` share link for VLESS over WebSocket + TLS, in the form
+ * v2rayN/v2rayNG, Hiddify, NekoBox and Xray's community share-link standard
+ * use: `vless://UUID@host:port?type=ws&security=tls&sni=…&host=…&path=…#name`.
+ * `encryption=none` is explicit (VLESS has no encryption of its own; TLS does it).
+ */
+export function vlessShareLink(p: { host: string; port: number; uuid: string; path: string; sni: string; fingerprint?: string; name?: string }): string {
+  if (typeof p.uuid !== 'string' || !UUID_RE.test(p.uuid)) throw new DammError('invalid_argument', 'A VLESS id is a lower-case UUID.');
+  if (!WS_PATH_RE.test(p.path)) throw new DammError('invalid_argument', 'The WebSocket path must be absolute and URL-safe.');
+  authority(p.sni, 443); // validates the name
+  const q = new URLSearchParams({ encryption: 'none', security: 'tls', sni: p.sni, fp: p.fingerprint ?? 'chrome', alpn: 'http/1.1', type: 'ws', host: p.sni, path: p.path });
+  // URLSearchParams writes spaces as '+'; nothing here has one, and '/' must be %2F for every importer.
+  const query = q.toString().replace(/\+/g, '%20');
+  const name = p.name ? `#${encodeURIComponent(p.name)}` : '';
+  return `vless://${p.uuid}@${authority(p.host, p.port)}?${query}${name}`;
+}
