@@ -80,3 +80,50 @@ export function runClient(ns: string, argv: string[], timeoutMs = 60_000): { don
   );
   return { done, child, received: () => n };
 }
+
+/** A CA and a server certificate for `name`, made for this test with openssl (argument arrays). */
+export async function testCertificate(dir: string, name: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+  const { runOk } = await import('../../helpers/netns.js');
+  const caKey = path.join(dir, 'ca.key');
+  const caFile = path.join(dir, 'ca.pem');
+  const keyFile = path.join(dir, 'door.key');
+  const certFile = path.join(dir, 'door.pem');
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  await runOk(['openssl', 'req', '-x509', ...ec, '-keyout', caKey, '-out', caFile, '-days', '2', '-subj', '/CN=DAMM proxy test CA']);
+  await runOk([
+    'openssl', 'req', '-x509', ...ec, '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/CN=${name}`,
+    '-CA', caFile, '-CAkey', caKey, '-addext', `subjectAltName=DNS:${name}`, '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'extendedKeyUsage=serverAuth',
+  ]);
+  return { caFile, certFile, keyFile };
+}
+
+/**
+ * Xray client JSON for one `vless://` share link (as v2rayNG reads one:
+ * type, security, sni, host, path, alpn, fp), with a SOCKS inbound for the
+ * test's curl. The only thing not from the link is the test CA to trust,
+ * where a phone trusts the public CA that signed the door's ACME certificate.
+ */
+export function xrayClientConfig(link: string, socksPort: number, caFile: string): string {
+  const u = new URL(link);
+  const q = u.searchParams;
+  if (u.protocol !== 'vless:' || q.get('type') !== 'ws' || q.get('security') !== 'tls') throw new Error(`not a VLESS+WS+TLS link: ${link}`);
+  return JSON.stringify({
+    log: { loglevel: 'warning' },
+    inbounds: [{ listen: '127.0.0.1', port: socksPort, protocol: 'socks', settings: { udp: false } }],
+    outbounds: [{
+      protocol: 'vless',
+      settings: { vnext: [{ address: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port), users: [{ id: decodeURIComponent(u.username), encryption: q.get('encryption') ?? 'none' }] }] },
+      streamSettings: {
+        network: 'ws',
+        wsSettings: { path: q.get('path'), host: q.get('host') },
+        security: 'tls',
+        tlsSettings: {
+          serverName: q.get('sni'),
+          fingerprint: q.get('fp') ?? undefined,
+          alpn: q.get('alpn')?.split(','),
+          certificates: [{ usage: 'verify', certificateFile: caFile }],
+        },
+      },
+    }],
+  });
+}
