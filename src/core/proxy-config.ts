@@ -5,8 +5,9 @@
  * links as v2rayNG, Hiddify, sing-box-based apps and Xray import them.
  * Rendered only from verified catalog data plus the device's own secret.
  */
+import { sha256 } from '@noble/hashes/sha2.js';
 import { DammError } from './errors.js';
-import { utf8 } from './bytes.js';
+import { concatBytes, utf8 } from './bytes.js';
 
 export const SHADOWSOCKS_CIPHER = 'chacha20-ietf-poly1305';
 
@@ -90,4 +91,27 @@ export function vlessShareLink(p: { host: string; port: number; uuid: string; pa
   const query = q.toString().replace(/\+/g, '%20');
   const name = p.name ? `#${encodeURIComponent(p.name)}` : '';
   return `vless://${p.uuid}@${authority(p.host, p.port)}?${query}${name}`;
+}
+
+const CAPABILITY_LABEL = utf8.encode('DAMM dynamic access key v1\0');
+
+/**
+ * Where the gateway serves a device's dynamic-key YAML: `prefix/` + the
+ * base64url SHA-256 of a label and the device's Shadowsocks secret. Only the
+ * device and the gateway (which opens the sealed secret) can compute it; the
+ * control plane, which never sees the secret, cannot, and the path reveals
+ * nothing of the secret.
+ */
+export function dynamicKeyPath(prefix: string, secret: string): string {
+  checkSecret(secret);
+  if (!/^\/[A-Za-z0-9._~-]{1,64}$/.test(prefix)) throw new DammError('invalid_argument', 'The dynamic-key prefix is one absolute URL-safe path segment.');
+  return `${prefix}/${base64url(sha256(concatBytes(CAPABILITY_LABEL, utf8.encode(secret))))}`;
+}
+
+/** The `ssconf://` dynamic access key the Outline apps import: they fetch it as https:// with the same host and path. */
+export function outlineDynamicKey(p: { host: string; port?: number; prefix: string; secret: string; name?: string }): string {
+  const port = p.port ?? 443;
+  const where = port === 443 ? authority(p.host, 443).slice(0, -':443'.length) : authority(p.host, port);
+  const name = p.name ? `#${encodeURIComponent(p.name)}` : '';
+  return `ssconf://${where}${dynamicKeyPath(p.prefix, p.secret)}${name}`;
 }

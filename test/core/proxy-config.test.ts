@@ -65,3 +65,15 @@ test('vless:// share link: the v2rayN/Xray share-link form for VLESS + WebSocket
   assert.throws(() => vlessShareLink({ host: 'x.net', port: 443, uuid: 'not-a-uuid', path: '/p', sni: 'x.net' }), (e: any) => e.code === 'invalid_argument');
   assert.throws(() => vlessShareLink({ host: 'x.net', port: 443, uuid, path: '/p', sni: 'bad sni' }), (e: any) => e.code === 'invalid_argument');
 });
+
+test('ssconf:// dynamic key: a capability path derived from the secret alone', async () => {
+  const { dynamicKeyPath, outlineDynamicKey } = await import('../../src/core/proxy-config.js');
+  const { createHash } = await import('node:crypto');
+  const expected = createHash('sha256').update('DAMM dynamic access key v1\0').update(secret).digest('base64url');
+  assert.equal(dynamicKeyPath('/c', secret), `/c/${expected}`);
+  assert.equal(outlineDynamicKey({ host: 'door.example.net', prefix: '/c', secret, name: 'DAMM T3' }), `ssconf://door.example.net/c/${expected}#DAMM%20T3`);
+  assert.equal(outlineDynamicKey({ host: 'door.example.net', port: 8443, prefix: '/c', secret }), `ssconf://door.example.net:8443/c/${expected}`);
+  assert.notEqual(dynamicKeyPath('/c', `${secret}x`), dynamicKeyPath('/c', secret));
+  assert.throws(() => dynamicKeyPath('c', secret), (e: any) => e.code === 'invalid_argument');
+  assert.throws(() => dynamicKeyPath('/a/b', secret), (e: any) => e.code === 'invalid_argument');
+});

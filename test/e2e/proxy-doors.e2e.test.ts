@@ -19,7 +19,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { OutlineSsServer } from '../../src/gateway/proxies/outline-ss.js';
 import { XrayVlessServer } from '../../src/gateway/proxies/xray.js';
-import { outlineWebSocketConfig, shadowsocksAccessKey, vlessShareLink } from '../../src/core/proxy-config.js';
+import { outlineDynamicKey, shadowsocksAccessKey, vlessShareLink } from '../../src/core/proxy-config.js';
+import { DynamicKeyServer } from '../../src/gateway/proxies/dynamic-key-server.js';
 import { runClient, testCertificate, xrayClientConfig } from '../gateway/proxies/kit.js';
 import { useNetnsKit } from '../helpers/netns.js';
 import { rootVeth } from './kit.js';
@@ -85,6 +86,11 @@ after(() => ss.stop());
 after(() => xray.stop());
 await ss.start([alice.ss, bob.ss]);
 await xray.start([alice.vl, bob.vl]);
+// The dynamic-key configs, served from the gateway side (here: the test's namespace, over the management veth).
+const dynamicKeys = new DynamicKeyServer({ host, prefix: '/c', ...ssPaths });
+dynamicKeys.set([alice.ss, bob.ss]);
+const dynPort = (await dynamicKeys.listen(mgmt.root, 0)).port;
+after(() => dynamicKeys.close());
 
 // Caddy on the TLS address, as docs/doors.md sets it up (certificate files instead of ACME).
 const caddyfile = path.join(dir, 'Caddyfile');
@@ -97,6 +103,7 @@ writeFileSync(caddyfile, [
   `\thandle ${ssPaths.tcpPath} {`, '\t\treverse_proxy 127.0.0.1:8081', '\t}',
   `\thandle ${ssPaths.udpPath} {`, '\t\treverse_proxy 127.0.0.1:8081', '\t}',
   `\thandle ${vlPath} {`, '\t\treverse_proxy 127.0.0.1:10443', '\t}',
+  '\thandle /c/* {', `\t\treverse_proxy ${mgmt.root}:${dynPort}`, '\t}',
   '\thandle {', '\t\trespond 404', '\t}',
   '}', '',
 ].join('\n'));
@@ -113,22 +120,38 @@ function t2Fetch(u: { secret: string }, urlPath = '/hello', timeoutS = 8) {
   return runClient(client, ['outline-fetch', '-timeout', String(timeoutS), '-transport', key, `http://${ssIp}:8080${urlPath}`]);
 }
 
+/** The ssconf:// key as rendered, fetched the way the Outline app does (https:// on the same host and path). */
+async function dynamicKeyYaml(u: { secret: string }): Promise<{ status: string; yaml: string }> {
+  const key = outlineDynamicKey({ host, prefix: '/c', secret: u.secret, name: 'DAMM T3' });
+  const https = key.replace(/^ssconf:/, 'https:').replace(/#.*$/, '');
+  const r = await runClient(client, ['curl', '-sS', '--cacert', tls.caFile, '--max-time', '8', '-o', '-', '-w', '\n%{http_code}', https]).done;
+  const text = r.stdout.toString();
+  const cut = text.lastIndexOf('\n');
+  return { status: text.slice(cut + 1), yaml: text.slice(0, cut) };
+}
+
 /**
- * T3 Shadowsocks over WebSocket: the rendered dynamic-key YAML, read the way
- * the Outline app reads it (tcp leg: websocket endpoint URL, cipher, secret),
- * expressed in the SDK's transport syntax: TLS to the URL's host, WebSocket
- * on its path, Shadowsocks inside. The app's YAML reader lives in
+ * T3 Shadowsocks over WebSocket: the served dynamic-key YAML, read the way
+ * the Outline app reads it (tcp leg: websocket endpoint URL, cipher,
+ * secret), expressed in the SDK's transport syntax: TLS to the URL's host,
+ * WebSocket on its path, Shadowsocks inside. The app's YAML reader lives in
  * outline-apps, which the Go module proxy here does not serve.
  */
-function t3SsFetch(u: { secret: string }, urlPath = '/hello', timeoutS = 8) {
-  const yaml = outlineWebSocketConfig({ host, ...ssPaths, secret: u.secret });
+function t3SsTransport(yaml: string): string {
   const tcp = yaml.slice(yaml.indexOf('  tcp:'), yaml.indexOf('  udp:'));
   const wsUrl = new URL(JSON.parse(/url: (".*")/.exec(tcp)![1]!) as string);
   const cipher = /cipher: (\S+)/.exec(tcp)![1]!;
   const secret = JSON.parse(/secret: (".*")/.exec(tcp)![1]!) as string;
   const ssUrl = `ss://${Buffer.from(`${cipher}:${secret}`).toString('base64url')}@${wsUrl.hostname}:${wsUrl.port || '443'}`;
-  const transport = `tls:sni=${wsUrl.hostname}|ws:tcp_path=${encodeURIComponent(wsUrl.pathname)}|${ssUrl}`;
-  return runClient(client, ['env', `SSL_CERT_FILE=${tls.caFile}`, 'outline-fetch', '-timeout', String(timeoutS), '-transport', transport, `http://${ssIp}:8080${urlPath}`]);
+  return `tls:sni=${wsUrl.hostname}|ws:tcp_path=${encodeURIComponent(wsUrl.pathname)}|${ssUrl}`;
+}
+const outlineFetch = (transport: string, urlPath: string, timeoutS: number) =>
+  runClient(client, ['env', `SSL_CERT_FILE=${tls.caFile}`, 'outline-fetch', '-timeout', String(timeoutS), '-transport', transport, `http://${ssIp}:8080${urlPath}`]);
+
+async function t3SsFetch(u: { secret: string }, urlPath = '/hello', timeoutS = 8) {
+  const { status, yaml } = await dynamicKeyYaml(u);
+  assert.equal(status, '200', 'the gateway serves this device its dynamic key');
+  return outlineFetch(t3SsTransport(yaml), urlPath, timeoutS);
 }
 
 let socksPort = 21080;
@@ -190,7 +213,7 @@ async function regime(name: 'R0' | 'R4' | 'R5'): Promise<void> {
 test('R0: every proxy door reaches the target', async () => {
   await regime('R0');
   passes(await t2Fetch(alice.ss).done, 'T2 Shadowsocks');
-  passes(await t3SsFetch(alice.ss).done, 'T3 Shadowsocks over WebSocket+TLS');
+  passes(await (await t3SsFetch(alice.ss)).done, 'T3 Shadowsocks over WebSocket+TLS');
   passes(await (await t3VlessFetch(alice.vl)).done, 'T3 VLESS over WebSocket+TLS');
 });
 
@@ -199,14 +222,14 @@ test('R4 (only TCP 80/443): all three proxy doors pass; a plain TCP flow to anot
   const direct = await runClient(client, ['curl', '-sS', '--max-time', '3', URL_HELLO]).done;
   assert.notEqual(direct.code, 0, 'the router really blocks TCP 8080');
   passes(await t2Fetch(alice.ss).done, 'T2 Shadowsocks on 443');
-  passes(await t3SsFetch(alice.ss).done, 'T3 Shadowsocks over WebSocket+TLS');
+  passes(await (await t3SsFetch(alice.ss)).done, 'T3 Shadowsocks over WebSocket+TLS');
   passes(await (await t3VlessFetch(alice.vl)).done, 'T3 VLESS over WebSocket+TLS');
 });
 
 test('R5 (first payload must look like TLS or HTTP): raw Shadowsocks fails, the TLS doors pass', async () => {
   await regime('R5');
   assert.ok(!hello(await t2Fetch(alice.ss, '/hello', 4).done), 'T2 raw Shadowsocks is stopped');
-  passes(await t3SsFetch(alice.ss).done, 'T3 Shadowsocks over WebSocket+TLS');
+  passes(await (await t3SsFetch(alice.ss)).done, 'T3 Shadowsocks over WebSocket+TLS');
   passes(await (await t3VlessFetch(alice.vl)).done, 'T3 VLESS over WebSocket+TLS');
 });
 
@@ -215,13 +238,18 @@ test('under R5, revoking alice on both servers refuses her next connections whil
   const chunks = 120;
   const since = target.mark();
   const bobVless = await t3VlessFetch(bob.vl, `/slow/${chunks}/25`, 60);
-  const bobSs = t3SsFetch(bob.ss, `/slow/${chunks}/25`, 60);
+  const bobSs = await t3SsFetch(bob.ss, `/slow/${chunks}/25`, 60);
   await until('both of bob\'s transfers started', () => target.lines().slice(-(target.mark() - since)).filter((l) => /slow-started/.test(l)).length >= 2, 15_000);
   await until('bob has bytes on both', () => bobVless.received() > 0 && bobSs.received() > 0);
 
+  const aliceKept = await dynamicKeyYaml(alice.ss); // the config alice's app holds
   await Promise.all([ss.apply([bob.ss]), xray.apply([bob.vl])]);
+  dynamicKeys.set([bob.ss]);
   assert.deepEqual(await xray.actual(), ['dev-bob']);
-  assert.ok(!hello(await t3SsFetch(alice.ss, '/hello', 4).done), 'alice refused on Shadowsocks/WebSocket');
+  assert.deepEqual(await ss.actual(), ['dev-bob']);
+  assert.equal((await dynamicKeyYaml(alice.ss)).status, '404', "alice's dynamic key is no longer served");
+  const aliceWs = outlineFetch(t3SsTransport(aliceKept.yaml), '/hello', 4);
+  assert.ok(!hello(await aliceWs.done), 'alice refused on Shadowsocks/WebSocket (with the key she kept)');
   assert.ok(!hello(await (await t3VlessFetch(alice.vl, '/hello', 4)).done), 'alice refused on VLESS');
 
   const [v, s] = await Promise.all([bobVless.done, bobSs.done]);
