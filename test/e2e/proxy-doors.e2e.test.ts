@@ -21,7 +21,7 @@ import { OutlineSsServer } from '../../src/gateway/proxies/outline-ss.js';
 import { XrayVlessServer } from '../../src/gateway/proxies/xray.js';
 import { outlineDynamicKey, shadowsocksAccessKey, vlessShareLink } from '../../src/core/proxy-config.js';
 import { DynamicKeyServer } from '../../src/gateway/proxies/dynamic-key-server.js';
-import { runClient, testCertificate, xrayClientConfig } from '../gateway/proxies/kit.js';
+import { requireProxyTools, runClient, testCertificate, xrayClientConfig } from '../gateway/proxies/kit.js';
 import { useNetnsKit } from '../helpers/netns.js';
 import { rootVeth } from './kit.js';
 import { startServerChild, type ServerChild } from '../../src/gateway/proxies/child.js';
@@ -29,6 +29,7 @@ import { until } from '../helpers/wait.js';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 
+requireProxyTools(['caddy']);
 const kit = useNetnsKit();
 const client = await kit.namespace();
 const router = await kit.namespace();

@@ -7,9 +7,9 @@
  * every process dies with the kit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import path from 'node:path';
+import path, { delimiter } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
 import { useNetnsKit, type NetnsKit } from '../../helpers/netns.js';
@@ -33,7 +33,18 @@ export interface ProxyNet {
   spawnIn(ns: string, argv: string[], what: string): ServerChild;
 }
 
+/** The door servers and real clients these tests run; a missing one fails the file loudly (never a skip). */
+export function requireProxyTools(extra: string[] = []): void {
+  const missing = ['outline-ss-server', 'xray', 'outline-fetch', 'curl', 'openssl', ...extra].filter(
+    (bin) => !(process.env['PATH'] ?? '').split(delimiter).some((dir) => existsSync(path.join(dir, bin))),
+  );
+  if (missing.length > 0) {
+    throw new Error(`${process.env['CI'] ? 'CI MISCONFIGURED: ' : ''}proxy door tests need ${missing.join(', ')} in PATH: .ci/run builds the pinned servers and clients (docs/doors.md) and installs caddy, curl and openssl from Debian.`);
+  }
+}
+
 export async function proxyNet(subnet: number): Promise<ProxyNet> {
+  requireProxyTools();
   const kit = useNetnsKit();
   const gw = await kit.namespace();
   const client = await kit.namespace();
