@@ -10,12 +10,17 @@
  * a certificate from a CA this test makes. Real clients in the client
  * namespace: Outline's SDK (outline-fetch) and Xray, configured from the
  * exact text src/core/proxy-config.ts renders (the translations the apps do
- * themselves are in the helpers below, each saying what it maps).
+ * themselves are in the helpers below, each saying what it maps). The
+ * credentials are made and sealed as a device does (core/proxy-credential,
+ * core/seal) and opened by the gateway's side (gateway/proxies/sync).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { seal, sealingKeyPair } from '../../src/core/seal.js';
+import { encodeProxyCredential, newProxyCredential } from '../../src/core/proxy-credential.js';
+import { openCredentials } from '../../src/gateway/proxies/sync.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { OutlineSsServer } from '../../src/gateway/proxies/outline-ss.js';
 import { XrayVlessServer } from '../../src/gateway/proxies/xray.js';
@@ -67,8 +72,33 @@ const tls = await testCertificate(dir, host);
 
 const ssPaths = { tcpPath: `/${randomBytes(6).toString('hex')}/tcp`, udpPath: `/${randomBytes(6).toString('hex')}/udp` };
 const vlPath = `/${randomBytes(6).toString('hex')}/vl`;
-const alice = { ss: { id: 'dev-alice', secret: randomBytes(24).toString('base64url') }, vl: { id: 'dev-alice', secret: randomUUID() } };
-const bob = { ss: { id: 'dev-bob', secret: randomBytes(24).toString('base64url') }, vl: { id: 'dev-bob', secret: randomUUID() } };
+// Credentials as issue 12 wants them: made on the device from its own random bytes, sealed to the
+// gateway's sealing key for one door, opened only by the gateway (which feeds the drivers).
+const gatewaySeal = sealingKeyPair();
+const ssDoor = { gatewayId: 'gw-px', doorId: 'shadowsocks', protocol: 'shadowsocks' as const };
+const vlDoor = { gatewayId: 'gw-px', doorId: 'vless-ws', protocol: 'vless' as const };
+const device = (deviceId: string) => {
+  const ss = newProxyCredential('shadowsocks', new Uint8Array(randomBytes(32)));
+  const vl = newProxyCredential('vless', new Uint8Array(randomBytes(16)));
+  return {
+    deviceId,
+    // What the control plane stores and relays: sealed bytes only.
+    sealedSs: seal(gatewaySeal.publicKey, encodeProxyCredential('shadowsocks', ss), ssDoor),
+    sealedVl: seal(gatewaySeal.publicKey, encodeProxyCredential('vless', vl), vlDoor),
+    // What the device keeps to render its keys and links.
+    ss: { secret: ss },
+    vl: { secret: vl },
+  };
+};
+const devices = [device('dev-alice'), device('dev-bob')];
+const [alice, bob] = devices as [ReturnType<typeof device>, ReturnType<typeof device>];
+/** The gateway's side: open what it was given, for each door. */
+const gatewayUsers = (held: typeof devices) => {
+  const ssOpened = openCredentials(gatewaySeal.privateKey, ssDoor, held.map((d) => ({ deviceId: d.deviceId, sealed: d.sealedSs })));
+  const vlOpened = openCredentials(gatewaySeal.privateKey, vlDoor, held.map((d) => ({ deviceId: d.deviceId, sealed: d.sealedVl })));
+  assert.deepEqual([...ssOpened.refused, ...vlOpened.refused], []);
+  return { ss: ssOpened.users, vl: vlOpened.users };
+};
 
 const ss = new OutlineSsServer({
   configPath: path.join(dir, 'outline-ss.yml'),
@@ -85,11 +115,12 @@ const xray = new XrayVlessServer({
 });
 after(() => ss.stop());
 after(() => xray.stop());
-await ss.start([alice.ss, bob.ss]);
-await xray.start([alice.vl, bob.vl]);
+const initial = gatewayUsers(devices);
+await ss.start(initial.ss);
+await xray.start(initial.vl);
 // The dynamic-key configs, served from the gateway side (here: the test's namespace, over the management veth).
 const dynamicKeys = new DynamicKeyServer({ host, prefix: '/c', ...ssPaths });
-dynamicKeys.set([alice.ss, bob.ss]);
+dynamicKeys.set(initial.ss);
 const dynPort = (await dynamicKeys.listen(mgmt.root, 0)).port;
 after(() => dynamicKeys.close());
 
@@ -244,8 +275,9 @@ test('under R5, revoking alice on both servers refuses her next connections whil
   await until('bob has bytes on both', () => bobVless.received() > 0 && bobSs.received() > 0);
 
   const aliceKept = await dynamicKeyYaml(alice.ss); // the config alice's app holds
-  await Promise.all([ss.apply([bob.ss]), xray.apply([bob.vl])]);
-  dynamicKeys.set([bob.ss]);
+  const left = gatewayUsers([bob]);
+  await Promise.all([ss.apply(left.ss), xray.apply(left.vl)]);
+  dynamicKeys.set(left.ss);
   assert.deepEqual(await xray.actual(), ['dev-bob']);
   assert.deepEqual(await ss.actual(), ['dev-bob']);
   assert.equal((await dynamicKeyYaml(alice.ss)).status, '404', "alice's dynamic key is no longer served");

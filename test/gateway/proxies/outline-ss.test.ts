@@ -83,3 +83,19 @@ test('bad input is refused before anything is written; the server keeps its keys
   await assert.rejects(server.apply([alice, alice]), (e: any) => e.code === 'invalid_argument');
   assert.deepEqual(await server.actual(), ['dev-alice', 'dev-carol']);
 });
+
+test('drift: a config swapped and reloaded behind the driver\'s back is seen and repaired', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const { renderOutlineSsConfig } = await import('../../../src/gateway/proxies/outline-ss.js');
+  const { repairDrift } = await import('../../../src/gateway/proxies/sync.js');
+  const desired = [alice, carol];
+  writeFileSync(path.join(net.dir, 'outline-ss.yml'), renderOutlineSsConfig({ address: `${net.gwIp}:${port}` }, [alice]));
+  process.kill(server.pid!, 'SIGHUP');
+  await until('the server dropped carol', async () => (await fetchVia(carol, '/hello', 3).done).code !== 0, 15_000);
+  await assert.rejects(server.actual(), (e: any) => e.code === 'internal', 'the driver sees the drift');
+  assert.equal(await repairDrift(server, desired), true);
+  assert.deepEqual(await server.actual(), ['dev-alice', 'dev-carol']);
+  const c = await fetchVia(carol, '/hello').done;
+  assert.equal(c.code, 0, c.stderr);
+  assert.equal(await repairDrift(server, desired), false, 'nothing more to repair');
+});

@@ -50,6 +50,7 @@ const curl = (socks: number, urlPath: string, maxS = 30) =>
   runClient(net.client, ['curl', '-sS', '--fail', '--max-time', String(maxS), '--socks5-hostname', `127.0.0.1:${socks}`, `http://${net.gwIp}:${net.targetPort}${urlPath}`]);
 
 let aliceSocks = 0;
+let carolNow = '';
 let bobSocks = 0;
 
 test('a user the server holds reaches the web target over VLESS+WS+TLS; bytes are counted per user', async () => {
@@ -98,6 +99,7 @@ test('API add/remove while alice streams: alice completes, carol works at once, 
 
 test('a changed UUID for the same id replaces the old one; bad input changes nothing', async () => {
   const carol2 = { id: 'dev-carol', secret: randomUUID() };
+  carolNow = carol2.secret;
   await server.apply([alice, carol2]);
   const oldCarol = await curl(nextSocks - 1, '/hello', 5).done;
   assert.notEqual(oldCarol.code, 0, "carol's old UUID no longer works");
@@ -106,4 +108,17 @@ test('a changed UUID for the same id replaces the old one; bad input changes not
   await assert.rejects(server.apply([alice, { id: 'x', secret: 'not-a-uuid' }]), (e: any) => e.code === 'invalid_argument');
   await assert.rejects(server.apply([alice, alice]), (e: any) => e.code === 'invalid_argument');
   assert.deepEqual(await server.actual(), ['dev-alice', 'dev-carol']);
+});
+
+test('drift: a user removed through the API behind the driver\'s back is seen and repaired', async () => {
+  const { repairDrift } = await import('../../../src/gateway/proxies/sync.js');
+  const r = await net.kit.exec(net.gw, ['xray', 'api', 'rmu', '-s=127.0.0.1:10085', '-tag=damm-vless', 'dev-alice']);
+  assert.match(r.stdout, /Removed 1 user/);
+  assert.deepEqual(await server.actual(), ['dev-carol']);
+  const carol2 = { id: 'dev-carol', secret: carolNow };
+  assert.equal(await repairDrift(server, [alice, carol2]), true);
+  assert.deepEqual(await server.actual(), ['dev-alice', 'dev-carol']);
+  const a = await curl(aliceSocks, '/hello').done;
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(await repairDrift(server, [alice, carol2]), false);
 });
