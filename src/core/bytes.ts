@@ -17,6 +17,11 @@ export function toBase64(bytes: Uint8Array): string {
   return out;
 }
 
+/** Unpadded base64url (RFC 4648 §5), as URLs and Shadowsocks secrets spell bytes. */
+export function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
 /** Strict standard base64 (with padding). Returns null on any malformed input. */
 export function fromBase64(text: string): Uint8Array | null {
   if (text.length % 4 !== 0) return null;

@@ -7,15 +7,10 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { DammError } from './errors.js';
-import { concatBytes, utf8 } from './bytes.js';
+import { concatBytes, toBase64Url, utf8 } from './bytes.js';
+import { isProxyCredential } from './proxy-credential.js';
 
 export const SHADOWSOCKS_CIPHER = 'chacha20-ietf-poly1305';
-
-function base64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
 
 const HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
 
@@ -27,9 +22,12 @@ export function authority(host: string, port: number): string {
 }
 
 function checkSecret(secret: string): void {
-  if (typeof secret !== 'string' || !/^[A-Za-z0-9+/=_-]{16,128}$/.test(secret)) {
-    throw new DammError('invalid_argument', 'A Shadowsocks secret is 16-128 characters of base64 or base64url.');
-  }
+  if (!isProxyCredential('shadowsocks', secret)) throw new DammError('invalid_argument', 'A Shadowsocks secret is 32 random bytes in base64url (43 characters).');
+}
+
+/** A WebSocket path of a door (catalog data): absolute, URL-safe characters only. */
+export function isDoorPath(path: string): boolean {
+  return typeof path === 'string' && /^\/[A-Za-z0-9._~/-]{1,200}$/.test(path);
 }
 
 /**
@@ -40,15 +38,13 @@ function checkSecret(secret: string): void {
  */
 export function shadowsocksAccessKey(p: { host: string; port: number; secret: string; name?: string }): string {
   checkSecret(p.secret);
-  const userinfo = base64url(utf8.encode(`${SHADOWSOCKS_CIPHER}:${p.secret}`));
+  const userinfo = toBase64Url(utf8.encode(`${SHADOWSOCKS_CIPHER}:${p.secret}`));
   const name = p.name ? `#${encodeURIComponent(p.name)}` : '';
   return `ss://${userinfo}@${authority(p.host, p.port)}/?outline=1${name}`;
 }
 
 /** A YAML double-quoted scalar: JSON's string syntax is a subset of it, so JSON.stringify quotes safely. */
 const yamlString = (s: string): string => JSON.stringify(s);
-
-const WS_PATH_RE = /^\/[A-Za-z0-9._~/-]{1,200}$/;
 
 /**
  * The Outline apps' dynamic access key config for Shadowsocks over
@@ -59,7 +55,7 @@ const WS_PATH_RE = /^\/[A-Za-z0-9._~/-]{1,200}$/;
  */
 export function outlineWebSocketConfig(p: { host: string; port?: number; tcpPath: string; udpPath: string; secret: string }): string {
   checkSecret(p.secret);
-  if (!WS_PATH_RE.test(p.tcpPath) || !WS_PATH_RE.test(p.udpPath)) throw new DammError('invalid_argument', 'WebSocket paths must be absolute and URL-safe.');
+  if (!isDoorPath(p.tcpPath) || !isDoorPath(p.udpPath)) throw new DammError('invalid_argument', 'WebSocket paths must be absolute and URL-safe.');
   // The default port stays implicit, as in a URL a person would write.
   const port = p.port ?? 443;
   const origin = `wss://${port === 443 ? authority(p.host, 443).slice(0, -':443'.length) : authority(p.host, port)}`;
@@ -74,8 +70,6 @@ export function outlineWebSocketConfig(p: { host: string; port?: number; tcpPath
   return ['transport:', '  $type: tcpudp', '  tcp:', ...leg(p.tcpPath), '  udp:', ...leg(p.udpPath), ''].join('\n');
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /**
  * A `vless://` share link for VLESS over WebSocket + TLS, in the form
  * v2rayN/v2rayNG, Hiddify, NekoBox and Xray's community share-link standard
@@ -83,8 +77,8 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * `encryption=none` is explicit (VLESS has no encryption of its own; TLS does it).
  */
 export function vlessShareLink(p: { host: string; port: number; uuid: string; path: string; sni: string; fingerprint?: string; name?: string }): string {
-  if (typeof p.uuid !== 'string' || !UUID_RE.test(p.uuid)) throw new DammError('invalid_argument', 'A VLESS id is a lower-case UUID.');
-  if (!WS_PATH_RE.test(p.path)) throw new DammError('invalid_argument', 'The WebSocket path must be absolute and URL-safe.');
+  if (!isProxyCredential('vless', p.uuid)) throw new DammError('invalid_argument', 'A VLESS id is a lower-case version-4 UUID.');
+  if (!isDoorPath(p.path)) throw new DammError('invalid_argument', 'The WebSocket path must be absolute and URL-safe.');
   authority(p.sni, 443); // validates the name
   const q = new URLSearchParams({ encryption: 'none', security: 'tls', sni: p.sni, fp: p.fingerprint ?? 'chrome', alpn: 'http/1.1', type: 'ws', host: p.sni, path: p.path });
   // URLSearchParams writes spaces as '+'; nothing here has one, and '/' must be %2F for every importer.
@@ -105,7 +99,7 @@ const CAPABILITY_LABEL = utf8.encode('DAMM dynamic access key v1\0');
 export function dynamicKeyPath(prefix: string, secret: string): string {
   checkSecret(secret);
   if (!/^\/[A-Za-z0-9._~-]{1,64}$/.test(prefix)) throw new DammError('invalid_argument', 'The dynamic-key prefix is one absolute URL-safe path segment.');
-  return `${prefix}/${base64url(sha256(concatBytes(CAPABILITY_LABEL, utf8.encode(secret))))}`;
+  return `${prefix}/${toBase64Url(sha256(concatBytes(CAPABILITY_LABEL, utf8.encode(secret))))}`;
 }
 
 /** The `ssconf://` dynamic access key the Outline apps import: they fetch it as https:// with the same host and path. */

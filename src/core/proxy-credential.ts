@@ -11,24 +11,18 @@
  * crypto.getRandomValues bytes, tests give fixed bytes).
  */
 import { DammError } from './errors.js';
-import { toHex, utf8 } from './bytes.js';
+import { toBase64Url, toHex, utf8 } from './bytes.js';
 
 export type ProxyProtocol = 'shadowsocks' | 'vless';
 
 const SS_RE = /^[A-Za-z0-9_-]{43}$/;
 const UUID_V4_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-function base64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
 /** A new credential for `protocol` from `random` (32 bytes for shadowsocks, 16 for vless). */
 export function newProxyCredential(protocol: ProxyProtocol, random: Uint8Array): string {
   if (protocol === 'shadowsocks') {
     if (random.length !== 32) throw new DammError('invalid_argument', 'A Shadowsocks secret takes 32 random bytes.');
-    return base64url(random);
+    return toBase64Url(random);
   }
   if (protocol === 'vless') {
     if (random.length !== 16) throw new DammError('invalid_argument', 'A VLESS UUID takes 16 random bytes.');

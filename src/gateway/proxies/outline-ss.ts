@@ -23,10 +23,13 @@
  *   p<t are the target side).
  */
 import { readFile } from 'node:fs/promises';
+import PQueue from 'p-queue';
 import { DammError } from '../../core/errors.js';
 import { writeFileDurably } from '../../io/durable-file.js';
 import { startServerChild, type ServerChild } from './child.js';
 import { samplesOf } from './prom-text.js';
+import { checkProxyUsers } from './users.js';
+import { isDoorPath } from '../../core/proxy-config.js';
 import type { ProxyCounters, ProxyServer, ProxyUser } from './port.js';
 
 export const SS_CIPHER = 'chacha20-ietf-poly1305';
@@ -49,29 +52,12 @@ export interface OutlineSsOptions {
   timeoutMs?: number;
 }
 
-const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-// Shadowsocks secrets are passwords (outline derives the key with EVP_BytesToKey); we only ever
-// hand it the device's random base64/base64url text, and refuse what could be a mistake.
-const SECRET_RE = /^[A-Za-z0-9+/=_-]{16,128}$/;
-const PATH_RE = /^\/[A-Za-z0-9._~/-]{1,200}$/;
-
-function checkUsers(users: readonly ProxyUser[]): void {
-  const seen = new Set<string>();
-  for (const u of users) {
-    if (typeof u?.id !== 'string' || !ID_RE.test(u.id)) throw new DammError('invalid_argument', 'A Shadowsocks key id is 1-128 characters of [A-Za-z0-9._:-].');
-    if (seen.has(u.id)) throw new DammError('invalid_argument', `Key id ${u.id} appears twice.`);
-    seen.add(u.id);
-    if (typeof u.secret !== 'string' || !SECRET_RE.test(u.secret)) {
-      throw new DammError('invalid_argument', `The secret of key ${u.id} must be 16-128 characters of base64 or base64url.`);
-    }
-  }
-}
 
 /** The config file's text: JSON in the server's v1.9 "services" YAML schema. */
 export function renderOutlineSsConfig(listeners: OutlineSsListeners, users: readonly ProxyUser[]): string {
-  checkUsers(users);
+  checkProxyUsers('shadowsocks', users);
   const ws = listeners.webSocket;
-  if (ws && (!PATH_RE.test(ws.tcpPath) || !PATH_RE.test(ws.udpPath) || ws.tcpPath === ws.udpPath)) {
+  if (ws && (!isDoorPath(ws.tcpPath) || !isDoorPath(ws.udpPath) || ws.tcpPath === ws.udpPath)) {
     throw new DammError('invalid_argument', 'WebSocket paths must be two different absolute paths of URL-safe characters.');
   }
   const list: Record<string, string>[] = [
@@ -121,9 +107,9 @@ const REFUSED = /Failed to update server|Server failed to start/;
 
 export class OutlineSsServer implements ProxyServer {
   private child: ServerChild | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new PQueue({ concurrency: 1 });
   /** Ids the server confirmed loading last. */
-  private loaded: string[] = [];
+  private confirmed: string[] = [];
   /** Whether the metrics endpoint has answered once (before that, start-up may still be binding it). */
   private metricsUp = false;
 
@@ -133,11 +119,9 @@ export class OutlineSsServer implements ProxyServer {
     return this.opts.timeoutMs ?? 10_000;
   }
 
-  /** One operation at a time: two SIGHUPs in flight could confirm each other's reload. */
+  /** One operation at a time (as the WireGuard backends): two SIGHUPs in flight could confirm each other's reload. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.add(fn);
   }
 
   start(initial: readonly ProxyUser[]): Promise<void> {
@@ -149,11 +133,7 @@ export class OutlineSsServer implements ProxyServer {
       const child = startServerChild(argv, 'outline-ss-server');
       this.child = child;
       try {
-        const line = await Promise.race([
-          child.waitForLine(LOADED, 0, this.timeoutMs),
-          child.waitForLine(REFUSED, 0, this.timeoutMs).then((l) => Promise.reject(new DammError('config_invalid', `outline-ss-server refused its config: ${l}`))),
-        ]);
-        this.confirm(line, initial);
+        this.confirm(await this.loaded(child, 0, 'config_invalid'), initial);
         await this.metricsText(); // the endpoint answers before start() returns
       } catch (err) {
         await child.stop();
@@ -170,32 +150,36 @@ export class OutlineSsServer implements ProxyServer {
       await writeFileDurably(this.opts.configPath, text);
       const since = child.mark();
       child.signal('SIGHUP');
-      const line = await Promise.race([
-        child.waitForLine(LOADED, since, this.timeoutMs),
-        child.waitForLine(REFUSED, since, this.timeoutMs).then((l) => Promise.reject(new DammError('internal', `outline-ss-server refused the new config: ${l}`))),
-      ]);
-      this.confirm(line, desired);
+      this.confirm(await this.loaded(child, since, 'internal'), desired);
     });
+  }
+
+  /** The server's own word on a (re)load after line `since`: its "Loaded config." line, or a refusal as `code`. */
+  private loaded(child: ServerChild, since: number, code: 'config_invalid' | 'internal'): Promise<string> {
+    return Promise.race([
+      child.waitForLine(LOADED, since, this.timeoutMs),
+      child.waitForLine(REFUSED, since, this.timeoutMs).then((l) => Promise.reject(new DammError(code, `outline-ss-server refused the config: ${l}`))),
+    ]);
   }
 
   private confirm(line: string, users: readonly ProxyUser[]): void {
     const n = Number(LOADED.exec(line)?.[1]);
     // The server skips duplicate secrets, so its count can be lower than ours: that is drift too.
     if (n !== users.length) throw new DammError('internal', `outline-ss-server loaded ${n} keys, ${users.length} were written.`);
-    this.loaded = users.map((u) => u.id);
+    this.confirmed = users.map((u) => u.id);
   }
 
   async actual(): Promise<string[]> {
     const text = await this.metricsText();
     const gauge = samplesOf(text, 'shadowsocks_keys')[0]?.value;
     const onDisk = keyIdsOfConfig(await readFile(this.opts.configPath, 'utf8'));
-    const same = onDisk.length === this.loaded.length && onDisk.every((id, i) => id === this.loaded[i]);
-    if (gauge !== this.loaded.length || !same) {
-      throw new DammError('internal', `outline-ss-server drifted: it reports ${gauge} keys, ${this.loaded.length} were confirmed, the file lists ${onDisk.length}.`, {
-        details: { reported: gauge, confirmed: this.loaded.length, onDisk: onDisk.length },
+    const same = onDisk.length === this.confirmed.length && onDisk.every((id, i) => id === this.confirmed[i]);
+    if (gauge !== this.confirmed.length || !same) {
+      throw new DammError('internal', `outline-ss-server drifted: it reports ${gauge} keys, ${this.confirmed.length} were confirmed, the file lists ${onDisk.length}.`, {
+        details: { reported: gauge, confirmed: this.confirmed.length, onDisk: onDisk.length },
       });
     }
-    return [...this.loaded];
+    return [...this.confirmed];
   }
 
   async counters(): Promise<Map<string, ProxyCounters>> {

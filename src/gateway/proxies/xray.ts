@@ -21,10 +21,13 @@
  *   (uplink = from the device).
  */
 import { spawn } from 'node:child_process';
+import PQueue from 'p-queue';
 import { DammError } from '../../core/errors.js';
 import { writeFileDurably } from '../../io/durable-file.js';
 import { startServerChild, type ServerChild } from './child.js';
 import type { ProxyCounters, ProxyServer, ProxyUser } from './port.js';
+import { checkProxyUsers } from './users.js';
+import { isDoorPath } from '../../core/proxy-config.js';
 
 export const XRAY_INBOUND_TAG = 'damm-vless';
 
@@ -48,19 +51,6 @@ export interface XrayOptions {
   timeoutMs?: number;
 }
 
-const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const PATH_RE = /^\/[A-Za-z0-9._~/-]{0,200}$/;
-
-function checkUsers(users: readonly ProxyUser[]): void {
-  const seen = new Set<string>();
-  for (const u of users) {
-    if (typeof u?.id !== 'string' || !ID_RE.test(u.id)) throw new DammError('invalid_argument', 'A VLESS user id is 1-128 characters of [A-Za-z0-9._:-].');
-    if (seen.has(u.id)) throw new DammError('invalid_argument', `User id ${u.id} appears twice.`);
-    seen.add(u.id);
-    if (typeof u.secret !== 'string' || !UUID_RE.test(u.secret)) throw new DammError('invalid_argument', `The secret of user ${u.id} must be a lower-case UUID.`);
-  }
-}
 
 const clientsOf = (users: readonly ProxyUser[]) => users.map((u) => ({ id: u.secret, email: u.id, level: 0 }));
 
@@ -83,8 +73,8 @@ function vlessInbound(inbound: XrayVlessInbound, users: readonly ProxyUser[]): R
 
 /** Xray's JSON config: the VLESS inbound, the API (HandlerService, StatsService) on its own listener, per-user stats. */
 export function renderXrayConfig(opts: Pick<XrayOptions, 'inbound' | 'apiAddress'>, users: readonly ProxyUser[]): string {
-  checkUsers(users);
-  if (!PATH_RE.test(opts.inbound.path)) throw new DammError('invalid_argument', 'The WebSocket path must be absolute and URL-safe.');
+  checkProxyUsers('vless', users);
+  if (!isDoorPath(opts.inbound.path)) throw new DammError('invalid_argument', 'The WebSocket path must be absolute and URL-safe.');
   const [apiHost, apiPort] = splitHostPort(opts.apiAddress);
   const config = {
     log: { loglevel: 'warning' },
@@ -128,7 +118,7 @@ interface ApiResult {
 
 export class XrayVlessServer implements ProxyServer {
   private child: ServerChild | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new PQueue({ concurrency: 1 });
   /** What this driver gave the server: id → UUID (the API lists ids; a changed UUID is a remove + add). */
   private given = new Map<string, string>();
 
@@ -143,9 +133,7 @@ export class XrayVlessServer implements ProxyServer {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.queue.add(fn);
   }
 
   start(initial: readonly ProxyUser[]): Promise<void> {
@@ -178,7 +166,7 @@ export class XrayVlessServer implements ProxyServer {
   apply(desired: readonly ProxyUser[]): Promise<void> {
     return this.serial(async () => {
       this.running();
-      checkUsers(desired);
+      checkProxyUsers('vless', desired);
       const held = new Set(await this.heldIds());
       const want = new Map(desired.map((u) => [u.id, u.secret]));
       const remove = [...held].filter((id) => !want.has(id) || this.given.get(id) !== want.get(id));

@@ -5,8 +5,8 @@ import { DynamicKeyServer } from '../../../src/gateway/proxies/dynamic-key-serve
 import { dynamicKeyPath, outlineWebSocketConfig } from '../../../src/core/proxy-config.js';
 
 const door = { host: 'door.example.net', prefix: '/c', tcpPath: '/w/tcp', udpPath: '/w/udp' };
-const a = { id: 'dev-a', secret: randomBytes(24).toString('base64url') };
-const b = { id: 'dev-b', secret: randomBytes(24).toString('base64url') };
+const a = { id: 'dev-a', secret: randomBytes(32).toString('base64url') };
+const b = { id: 'dev-b', secret: randomBytes(32).toString('base64url') };
 const server = new DynamicKeyServer(door);
 const { port } = await server.listen('127.0.0.1', 0);
 after(() => server.close());

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { countersFromMetrics, keyIdsOfConfig, renderOutlineSsConfig } from '../../../src/gateway/proxies/outline-ss.js';
 
-const users = [{ id: 'dev-a', secret: 'A'.repeat(32) }, { id: 'dev-b', secret: 'b_-'.repeat(8) }];
+const users = [{ id: 'dev-a', secret: 'A'.repeat(43) }, { id: 'dev-b', secret: `${'b_-'.repeat(14)}Q` }];
 
 test('config: one service, TCP+UDP on one port, chacha20-ietf-poly1305 keys; WebSocket listeners when asked', () => {
   const plain = JSON.parse(renderOutlineSsConfig({ address: '[::]:443' }, users));
@@ -10,8 +10,8 @@ test('config: one service, TCP+UDP on one port, chacha20-ietf-poly1305 keys; Web
     services: [{
       listeners: [{ type: 'tcp', address: '[::]:443' }, { type: 'udp', address: '[::]:443' }],
       keys: [
-        { id: 'dev-a', cipher: 'chacha20-ietf-poly1305', secret: 'A'.repeat(32) },
-        { id: 'dev-b', cipher: 'chacha20-ietf-poly1305', secret: 'b_-'.repeat(8) },
+        { id: 'dev-a', cipher: 'chacha20-ietf-poly1305', secret: 'A'.repeat(43) },
+        { id: 'dev-b', cipher: 'chacha20-ietf-poly1305', secret: `${'b_-'.repeat(14)}Q` },
       ],
     }],
   });
@@ -26,11 +26,12 @@ test('config: one service, TCP+UDP on one port, chacha20-ietf-poly1305 keys; Web
 
 test('config: bad ids, secrets, duplicate ids and paths are refused with invalid_argument', () => {
   const bad = [
-    [{ id: '', secret: 'A'.repeat(32) }],
-    [{ id: 'a b', secret: 'A'.repeat(32) }],
+    [{ id: '', secret: 'A'.repeat(43) }],
+    [{ id: 'a b', secret: 'A'.repeat(43) }],
     [{ id: 'a', secret: 'short' }],
-    [{ id: 'a', secret: `${'A'.repeat(30)}"\n` }],
-    [{ id: 'a', secret: 'A'.repeat(32) }, { id: 'a', secret: 'B'.repeat(32) }],
+    [{ id: 'a', secret: 'A'.repeat(44) }],
+    [{ id: 'a', secret: `${'A'.repeat(41)}"\n` }],
+    [{ id: 'a', secret: 'A'.repeat(43) }, { id: 'a', secret: 'B'.repeat(43) }],
   ];
   for (const u of bad) assert.throws(() => renderOutlineSsConfig({ address: ':443' }, u), (e: any) => e.code === 'invalid_argument', JSON.stringify(u));
   assert.throws(() => renderOutlineSsConfig({ address: ':443', webSocket: { listen: '127.0.0.1:1', tcpPath: 'x', udpPath: '/y' } }, users), (e: any) => e.code === 'invalid_argument');

@@ -17,7 +17,7 @@ import { until } from '../../helpers/wait.js';
 
 const net = await proxyNet(71);
 const port = 8443;
-const secret = () => randomBytes(24).toString('base64url');
+const secret = () => randomBytes(32).toString('base64url');
 const alice = { id: 'dev-alice', secret: secret() };
 const bob = { id: 'dev-bob', secret: secret() };
 const carol = { id: 'dev-carol', secret: secret() };
