@@ -35,7 +35,7 @@ export interface ProxyNet {
 
 /** The door servers and real clients these tests run; a missing one fails the file loudly (never a skip). */
 export function requireProxyTools(extra: string[] = []): void {
-  const missing = ['outline-ss-server', 'xray', 'outline-fetch', 'curl', 'openssl', ...extra].filter(
+  const missing = ['outline-ss-server', 'xray', 'outline-fetch', 'outline-resolve', 'curl', 'openssl', ...extra].filter(
     (bin) => !(process.env['PATH'] ?? '').split(delimiter).some((dir) => existsSync(path.join(dir, bin))),
   );
   if (missing.length > 0) {

@@ -3,7 +3,7 @@
  * the server in a gateway namespace, Outline's own SDK client (outline-fetch,
  * from outline-sdk/x examples) in a client namespace with the exact ss://
  * key src/core/proxy-config.ts renders, fetching a web server beside the
- * gateway. A reload adds and removes keys while another key's transfer is
+ * gateway (TCP) and asking a DNS responder there (UDP, outline-resolve). A reload adds and removes keys while another key's transfer is
  * in progress.
  */
 import { test, after } from 'node:test';
@@ -48,6 +48,21 @@ test('a key the server holds reaches the web target; bytes are counted per key',
   });
   assert.ok(c.rxBytes > 0n);
   assert.equal((await server.counters()).get('dev-bob'), undefined, 'bob sent nothing');
+});
+
+test('UDP on the same port: a DNS query through the key reaches a resolver beside the gateway, and is counted', async () => {
+  const { fileURLToPath } = await import('node:url');
+  const dns = net.spawnIn(net.gw, [process.execPath, fileURLToPath(new URL('./dns-target.mjs', import.meta.url)), net.gwIp, '5353'], 'dns target');
+  await dns.waitForLine(/^listening/, 0, 15_000);
+  const r = await runClient(net.client, ['outline-resolve', '-timeout', '5', '-transport', keyOf(bob), '-resolver', `${net.gwIp}:5353`, 'door.px.test']).done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout.toString(), /192\.0\.2\.77/);
+  await dns.waitForLine(/answered/, 0, 5000);
+  const c = await until('bob counted over UDP', async () => {
+    const m = (await server.counters()).get('dev-bob');
+    return m && m.rxBytes > 0n && m.txBytes > 0n ? m : undefined;
+  });
+  assert.ok(c.txBytes >= 16n);
 });
 
 test('a key it does not hold is refused', async () => {
