@@ -29,10 +29,8 @@ import { writeFileDurably } from '../../io/durable-file.js';
 import { startServerChild, type ServerChild } from './child.js';
 import { samplesOf } from './prom-text.js';
 import { checkProxyUsers } from './users.js';
-import { isDoorPath } from '../../core/proxy-config.js';
+import { isDoorPath, SHADOWSOCKS_CIPHER } from '../../core/proxy-config.js';
 import type { ProxyCounters, ProxyServer, ProxyUser } from './port.js';
-
-export const SS_CIPHER = 'chacha20-ietf-poly1305';
 
 export interface OutlineSsListeners {
   /** "host:port" of the TCP and UDP listeners, e.g. "[::]:443" or ":443". */
@@ -70,7 +68,7 @@ export function renderOutlineSsConfig(listeners: OutlineSsListeners, users: read
   }
   const config = {
     ...(ws ? { web: { servers: [{ id: 'damm', listen: [ws.listen] }] } } : {}),
-    services: [{ listeners: list, keys: users.map((u) => ({ id: u.id, cipher: SS_CIPHER, secret: u.secret })) }],
+    services: [{ listeners: list, keys: users.map((u) => ({ id: u.id, cipher: SHADOWSOCKS_CIPHER, secret: u.secret })) }],
   };
   return `${JSON.stringify(config, null, 2)}\n`;
 }

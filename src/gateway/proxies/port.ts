@@ -21,6 +21,8 @@ export interface ProxyCounters {
 }
 
 export interface ProxyServer {
+  /** Start the server holding `initial`; resolves once it serves. */
+  start(initial: readonly ProxyUser[]): Promise<void>;
   /**
    * Make the server hold exactly `desired`, without dropping the connections
    * of users that stay. Resolves once the server confirmed the change;

@@ -40,6 +40,7 @@ function fakeServer(held: string[] | Error): ProxyServer & { applied: ProxyUser[
   const applied: ProxyUser[][] = [];
   return {
     applied,
+    start: async () => undefined,
     apply: async (d) => void applied.push([...d]),
     actual: async () => {
       if (held instanceof Error) throw held;
