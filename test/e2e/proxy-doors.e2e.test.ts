@@ -54,6 +54,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'px-e2e-'));
 // `ip netns exec` bind-mounts /etc/netns/NS/hosts over /etc/hosts: the door's name resolves in the client only.
 mkdirSync(`/etc/netns/${client}`, { recursive: true });
 writeFileSync(`/etc/netns/${client}/hosts`, `127.0.0.1 localhost\n${tlsIp} ${host}\n`);
+// Also on exit: a failure in this file's top-level set-up ends the process without after() hooks.
+process.once('exit', () => rmSync(`/etc/netns/${client}`, { recursive: true, force: true }));
 const children: ServerChild[] = [];
 after(async () => {
   for (const c of children) await c.stop();
