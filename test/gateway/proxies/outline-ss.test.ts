@@ -39,6 +39,8 @@ const fetchVia = (u: { secret: string }, urlPath: string, timeoutS = 30) =>
 test('a key the server holds reaches the web target; bytes are counted per key', async () => {
   await server.start([alice, bob]);
   assert.deepEqual(await server.actual(), ['dev-alice', 'dev-bob']);
+  const { statSync } = await import('node:fs');
+  assert.equal(statSync(path.join(net.dir, 'outline-ss.yml')).mode & 0o777, 0o600, 'the config holds secrets: owner only');
   const r = await fetchVia(alice, '/bytes/200000').done;
   assert.equal(r.code, 0, r.stderr);
   assert.equal(body(r).length, 200000);

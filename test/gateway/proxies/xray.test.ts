@@ -56,6 +56,8 @@ let bobSocks = 0;
 test('a user the server holds reaches the web target over VLESS+WS+TLS; bytes are counted per user', async () => {
   await server.start([alice, bob]);
   assert.deepEqual(await server.actual(), ['dev-alice', 'dev-bob']);
+  const { statSync } = await import('node:fs');
+  assert.equal(statSync(path.join(net.dir, 'xray.json')).mode & 0o777, 0o600, 'the config holds UUIDs: owner only');
   aliceSocks = await clientFor(alice);
   bobSocks = await clientFor(bob);
   const r = await curl(aliceSocks, '/bytes/300000').done;
