@@ -41,7 +41,7 @@ export function fromBase64(text: string): Uint8Array | null {
   return o === out.length ? out : null;
 }
 
-/** Unpadded base64url (RFC 4648 §5), for text that travels in URLs and single lines. */
+/** Unpadded base64url (RFC 4648 §5): URLs, join codes, Shadowsocks secrets. */
 export function toBase64Url(bytes: Uint8Array): string {
   return toBase64(bytes).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
 }

@@ -2,6 +2,7 @@
  * The agent's state directory (mode 0700; every file 0600):
  *   gateway.json        registration: id, credential, scope, tunnel, admission keys
  *   wg-private.key      the gateway's WireGuard private key, made here, never sent
+ *   sealing-private.key the gateway's X25519 key that opens sealed proxy credentials, made here, never sent
  *   feed.snapshot.json  desired records + revocation tombstones at a revision
  *   feed.journal        feed batches applied since that snapshot, one JSON line each
  *   meter.json          byte counters not yet acknowledged, heartbeat sequence
@@ -93,8 +94,22 @@ export class StateDir {
   }
 
   /** The gateway's WireGuard private key: loaded, or generated here on first start (X25519). */
-  async privateKey(): Promise<{ privateKey: string; publicKey: string; created: boolean }> {
-    const file = this.file('wg-private.key');
+  privateKey(): Promise<{ privateKey: string; publicKey: string; created: boolean }> {
+    return this.x25519KeyFile('wg-private.key');
+  }
+
+  /**
+   * The gateway's sealing key (X25519): devices seal their proxy credentials
+   * to its public half, which the catalog publishes (src/core/seal.ts). A key
+   * of its own, never the WireGuard key: one key, one purpose, and either can
+   * be rotated without the other. Loaded, or made here on first start.
+   */
+  sealingKey(): Promise<{ privateKey: string; publicKey: string; created: boolean }> {
+    return this.x25519KeyFile('sealing-private.key');
+  }
+
+  private async x25519KeyFile(name: string): Promise<{ privateKey: string; publicKey: string; created: boolean }> {
+    const file = this.file(name);
     const existing = await readIfExists(file);
     if (existing !== null) {
       const privateKey = existing.trim();
@@ -172,5 +187,5 @@ export class StateDir {
 
 /** X25519 public key of a base64 private key. */
 export function publicKeyOf(privateKeyB64: string): string {
-  return publicKeyFromPrivate(parseSecretKey(privateKeyB64, 'The WireGuard private key file'));
+  return publicKeyFromPrivate(parseSecretKey(privateKeyB64, 'The private key file'));
 }
