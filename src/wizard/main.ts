@@ -1,6 +1,10 @@
 /**
  * The /get/ wizard: one page from "I opened a link" to a WireGuard tunnel.
  *
+ * 0. verify the service first (catalog-check.ts: the invite link's root pin,
+ *    or trust on first use, said above the button; the root chain; the
+ *    signed catalog): when that fails, nothing is sent to /v1/enroll, no pass
+ *    is minted or spent, and the page says in words what happened
  * 1. make the key pair here (keys.ts); only the public key is ever sent
  * 2. take the invite from the link, or get a public install pass
  * 3. enroll, then render the .conf with core's renderClientConfig from the
@@ -20,13 +24,13 @@ import { DammError } from '../core/errors.js';
 import { renderClientConfig, tunnelName } from '../core/wg-config.js';
 import { TRANSPORT_TIER_NAMES, type TransportTier } from '../core/tiers.js';
 import { api, ApiError } from './api.js';
-import { checkCatalog } from './catalog-check.js';
+import { checkCatalog, type CatalogCheck } from './catalog-check.js';
 import { testConnection } from './connection-test.js';
 import { bytes, countryName, dateTime, relative, waitInWords } from './format.js';
 import { parseInvite, rootPinFromLocation, takeInviteFromLocation, type RootPin } from './invite.js';
 import { generateKeyPair, type KeyPair } from './keys.js';
 import { detectPlatform, importSteps, PLATFORMS, type Platform } from './platform.js';
-import { describeProblem, invalidInviteLink, inviteOnly, unverifiedDoor, type Problem } from './problems.js';
+import { describeProblem, invalidInviteLink, inviteOnly, untrustedService, unverifiedDoor, type Problem } from './problems.js';
 import { qrSvg } from './qr.js';
 
 // ---------------------------------------------------------------- DOM helpers
@@ -63,10 +67,10 @@ const session: {
   posture: Posture | null;
   /** Where the root of trust comes from (the link's pin, or this server on first use). */
   pin: RootPin;
-  /** The front doors of the last catalog this page verified, or null. */
-  doors: FrontDoor[] | null;
+  /** The service check (root pin, root chain, signed catalog): run when the page opens, again when one fails and the person retries. */
+  check: Promise<CatalogCheck> | null;
   busy: boolean;
-} = { keys: null, pass: null, invite: null, posture: null, pin: null, doors: null, busy: false };
+} = { keys: null, pass: null, invite: null, posture: null, pin: null, check: null, busy: false };
 
 // ---------------------------------------------------------------- problems
 
@@ -133,12 +137,42 @@ async function enrollOnce(): Promise<EnrollResponse> {
   return api.enroll({ installPass: pass.token, publicKey: session.keys.publicKey, ...requestedExit() });
 }
 
+/**
+ * The service check, shared by everything that needs it: one run at a time;
+ * a failed one (or one whose catalog has expired since) is run afresh next
+ * time, so "Try again" checks again instead of repeating the old verdict.
+ */
+function serviceCheck(): Promise<CatalogCheck> {
+  const run = (session.check ??= checkCatalog(session.pin).then((c) => {
+    showCatalogLine(c);
+    return c;
+  }));
+  void run.then((c) => {
+    if (session.check === run && (!c.ok || Date.parse(c.expiresAt) <= Date.now())) session.check = null;
+  });
+  return run;
+}
+
+/** A service that could not be verified: the problem for it (a load failure is told like any other load failure). */
+function untrusted(c: Extract<CatalogCheck, { ok: false }>): Problem {
+  return c.failure === 'unavailable'
+    ? describeProblem(c.cause, { usingInvite: session.invite !== null, publicEnrollment: session.posture?.publicEnrollment ?? null })
+    : untrustedService(c.failure, c.cause);
+}
+
 async function createConnection(): Promise<void> {
   if (session.busy) return;
   session.busy = true;
   hideProblem();
   $('start').hidden = true;
   try {
+    // Verify first: nothing leaves this page for /v1/install-passes or /v1/enroll before the service proved who it is.
+    say('Checking this service…');
+    const check = await serviceCheck();
+    if (!check.ok) {
+      showProblem(untrusted(check));
+      return;
+    }
     let res: EnrollResponse;
     try {
       res = await enrollOnce();
@@ -154,9 +188,9 @@ async function createConnection(): Promise<void> {
     session.pass = null; // used
     let door: FrontDoor;
     try {
-      door = await verifiedDoor(res);
+      door = await verifiedDoor(res, check.frontDoors);
     } catch (err) {
-      showProblem(unverifiedDoor(err instanceof DammError ? err.message : 'The gateway could not be checked against the signed gateway list.'));
+      showProblem(err instanceof UntrustedService ? untrusted(err.check) : unverifiedDoor(err instanceof DammError ? err.message : 'The gateway could not be checked against the signed gateway list.'));
       return;
     }
     showResult(res, door, session.keys!);
@@ -173,32 +207,31 @@ function useInvite(token: string): void {
   $('invite-note').hidden = false;
 }
 
+/** The fresh check made after enrollment did not verify: told like the check before it. */
+class UntrustedService extends Error {
+  constructor(readonly check: Extract<CatalogCheck, { ok: false }>) {
+    super(check.reason);
+  }
+}
+
 /**
  * The door the answer names, as the verified catalog lists it. The catalog
- * checked when the page opened is tried first; a gateway that came online
- * since (or any disagreement) needs the service's current catalog, verified
- * afresh. Throws DammError with a sentence for the person when the door
- * cannot be bound, or the catalog cannot be verified: then no config.
+ * verified before enrolling is tried first; a gateway that came online since
+ * (or any disagreement) needs the service's current catalog, verified afresh
+ * through the same check. Throws UntrustedService when that check fails, and
+ * core's DammError (door_not_in_catalog, door_mismatch) with a sentence for
+ * the person when the door cannot be bound: either way, no config.
  */
-async function verifiedDoor(res: EnrollResponse): Promise<FrontDoor> {
-  if (session.doors) {
-    try {
-      return bindFrontDoor(res.frontDoor, session.doors);
-    } catch {
-      // fall through to a fresh catalog
-    }
+async function verifiedDoor(res: EnrollResponse, doors: FrontDoor[]): Promise<FrontDoor> {
+  try {
+    return bindFrontDoor(res.frontDoor, doors);
+  } catch {
+    // fall through to a fresh catalog
   }
   say('Checking the gateway against the signed list…');
-  let check;
-  try {
-    check = await checkCatalog(session.pin);
-  } catch {
-    throw new DammError('record_invalid', "The service's signed gateway list could not be loaded, so this page cannot check the gateway it gave you and will not give you a configuration.");
-  }
-  if (!check.ok) {
-    throw new DammError('record_invalid', `The service's signed gateway list could not be verified (${check.reason}), so this page will not give you a configuration.`);
-  }
-  session.doors = check.frontDoors;
+  session.check = null;
+  const check = await serviceCheck();
+  if (!check.ok) throw new UntrustedService(check);
   return bindFrontDoor(res.frontDoor, check.frontDoors);
 }
 
@@ -369,9 +402,8 @@ const PIN_MEANING = {
   server: 'So this shows the list matches the keys this server vouches for, not that the server is genuine; invite links from the people who run the service carry a pin.',
 } as const;
 
-async function loadPosture(pin: RootPin): Promise<void> {
+async function loadPosture(): Promise<void> {
   const summary = $('posture-summary');
-  const catalogLine = $('posture-catalog');
   try {
     const p = await api.posture();
     session.posture = p;
@@ -393,19 +425,21 @@ async function loadPosture(pin: RootPin): Promise<void> {
       summary.textContent = 'The service status could not be loaded. You can still try to connect.';
     }
   }
-  try {
-    const c = await checkCatalog(pin);
-    if (c.ok) session.doors = c.frontDoors;
-    catalogLine.dataset['verified'] = String(c.ok);
-    catalogLine.dataset['pin'] = c.pinnedBy;
-    catalogLine.textContent = c.ok
-      ? `Gateway list: version ${c.version}, ${c.frontDoors.length} front door(s), signed ${relative(new Date(c.issuedAt))}, valid until ${dateTime(new Date(c.expiresAt))}. Its signature was checked in this page against the service's root of trust (version ${c.rootVersion}). ${PIN_SOURCE[c.pinnedBy]} ${PIN_MEANING[c.pinnedBy]}`
-      : `Warning: the gateway list could not be verified (${c.reason}). ${PIN_SOURCE[c.pinnedBy]} Tell the people who run this service.`;
-  } catch {
+}
+
+/** The service-status line about the gateway list: what was checked, against what, and where the pin came from. */
+function showCatalogLine(c: CatalogCheck): void {
+  const catalogLine = $('posture-catalog');
+  catalogLine.dataset['pin'] = c.pinnedBy;
+  if (!c.ok && c.failure === 'unavailable') {
     catalogLine.dataset['verified'] = 'unknown';
-    catalogLine.dataset['pin'] = pin === null ? 'server' : 'invite';
     catalogLine.textContent = 'The gateway list could not be loaded, so it was not checked.';
+    return;
   }
+  catalogLine.dataset['verified'] = String(c.ok);
+  catalogLine.textContent = c.ok
+    ? `Gateway list: version ${c.version}, ${c.frontDoors.length} front door(s), signed ${relative(new Date(c.issuedAt))}, valid until ${dateTime(new Date(c.expiresAt))}. Its signature was checked in this page against the service's root of trust (version ${c.rootVersion}). ${PIN_SOURCE[c.pinnedBy]} ${PIN_MEANING[c.pinnedBy]}`
+    : `The gateway list could not be verified (${c.reason}). ${PIN_SOURCE[c.pinnedBy]} No connection was made.`;
 }
 
 /** "Netherlands (NL)", or "Germany (DE), region eu-west" when the region is not just the country. */
@@ -465,14 +499,17 @@ function init(): void {
     useInvite(parsed.token);
     void createConnection();
   };
+  // Without a pin from the link, say so above the button, before anything is pressed.
+  $('tofu-note').hidden = pin !== null;
   $('start').hidden = false;
   if (fromLink && 'malformed' in fromLink) showProblem(invalidInviteLink());
   else if (fromLink) useInvite(fromLink.token);
-  void loadPosture(pin).then(() => {
+  const idle = () => $('problem').hidden && $('result').hidden && !session.busy;
+  void Promise.all([serviceCheck(), loadPosture()]).then(([check]) => {
+    // A service that did not verify: say so at once, before the person presses anything (a load failure waits for the button).
+    if (!check.ok && check.failure !== 'unavailable' && !session.busy && $('result').hidden) showProblem(untrusted(check));
     // Invite-only and no invite: say so before the person presses anything.
-    if (session.posture && !session.posture.publicEnrollment && !session.invite && $('problem').hidden && $('result').hidden && !session.busy) {
-      showProblem(inviteOnly());
-    }
+    else if (session.posture && !session.posture.publicEnrollment && !session.invite && idle()) showProblem(inviteOnly());
   });
 }
 

@@ -4,7 +4,7 @@
  * public pass). Never a stack trace; the request id is shown as a reference.
  */
 import { ApiError, NetworkError } from './api.js';
-import { clockTime, waitInWords } from './format.js';
+import { clockTime, dateTime, waitInWords } from './format.js';
 
 export interface Problem {
   code: string;
@@ -67,6 +67,47 @@ export function unverifiedDoor(message: string): Problem {
       'If it happens again, tell the people who run this service what this page said.',
     ],
   });
+}
+
+/** Why the service could not be trusted (catalog-check.ts's TrustFailure, without `unavailable`, which is a load failure told by describeProblem). */
+export type UntrustedKind = 'pin_malformed' | 'pin_mismatch' | 'root_invalid' | 'catalog_invalid' | 'catalog_expired';
+
+const NOTHING_SENT = 'Nothing was sent to the service: no connection was made and your invite, if you have one, is still unused.';
+
+/**
+ * The service did not pass the check the page runs before enrolling
+ * (catalog-check.ts): nothing was enrolled, no config is shown. One sentence
+ * per kind, each saying what happened and what to do; the codes are
+ * `trust_<kind>`.
+ */
+export function untrustedService(kind: UntrustedKind, cause?: unknown): Problem {
+  switch (kind) {
+    case 'pin_mismatch':
+      return base('trust_pin_mismatch', 'This link is for a different service', 'This link was made for a different service than the one answering. Do not use this network to connect; ask the person who sent you the link for a new one.', {
+        next: [NOTHING_SENT, 'A public Wi-Fi, a proxy or a look-alike site can answer in place of the real service: try the link again from another network, such as mobile data.'],
+        retry: null,
+      });
+    case 'pin_malformed':
+      return base('trust_pin_malformed', 'This link is cut off', 'The part of the link that lets this page recognise the service (after "#root=") is incomplete, so this page cannot check who is answering and will not connect you.', {
+        next: [NOTHING_SENT, 'Open the whole link again (some apps split long links). Still stuck? Ask the person who sent it for a new one.'],
+        retry: null,
+      });
+    case 'root_invalid':
+      return base('trust_root_invalid', 'This service could not prove who it is', "The service's keys did not pass the check in this page, so someone may be tampering with your connection to it. Do not connect through this network; try again later or from another network, and tell the person who sent you the link.", {
+        next: [NOTHING_SENT],
+      });
+    case 'catalog_invalid':
+      return base('trust_catalog_invalid', 'The list of gateways is not genuine', "The service's list of gateways is not signed by the service's own keys, so someone may be changing it on the way to you. Do not connect through this network; try again from another network, such as mobile data, and tell the people who run this service.", {
+        next: [NOTHING_SENT],
+      });
+    case 'catalog_expired': {
+      const until = (cause as { details?: { expiresAt?: unknown } } | undefined)?.details?.expiresAt;
+      const when = typeof until === 'string' ? ` (it was valid until ${dateTime(new Date(until))})` : '';
+      return base('trust_catalog_expired', 'The list of gateways is out of date', `The service sent a list of gateways that has expired${when}: either the service has a problem, or someone is replaying an old list to you. Do not connect for now; try again later, and tell the people who run this service if it keeps happening.`, {
+        next: [NOTHING_SENT],
+      });
+    }
+  }
 }
 
 export function describeProblem(err: unknown, ctx: ProblemContext): Problem {
