@@ -116,7 +116,7 @@ export function formatMessage(template: string, params: Params, lang: string): s
     if (comma < 0) {
       const name = inner.trim();
       const v = params[name];
-      out += v === undefined ? `{${name}}` : typeof v === 'number' ? v.toLocaleString(lang) : v;
+      out += v === undefined ? `{${name}}` : typeof v === 'number' ? v.toLocaleString(lang) : isolate(v, lang);
     } else {
       out += plural(inner, comma, params, lang);
     }
@@ -142,6 +142,15 @@ function plural(inner: string, comma: number, params: Params, lang: string): str
   }
   const form = forms.get(`=${n}`) ?? forms.get(pluralCategory(lang, n)) ?? forms.get('other') ?? '';
   return formatMessage(form.replaceAll('#', n.toLocaleString(lang)), params, lang);
+}
+
+/**
+ * In right-to-left text a value such as "damm-NL.conf" or "192.0.2.10:51820"
+ * is wrapped in a Unicode bidi isolate (FSI … PDI), so its own direction
+ * cannot reorder the sentence around it. Left-to-right text needs none.
+ */
+function isolate(v: string, lang: string): string {
+  return directionOf(lang) === 'rtl' ? `\u2068${v}\u2069` : v;
 }
 
 /** Index of the `}` closing the `{` at `open` (nested braces counted). */

@@ -432,17 +432,31 @@ function renderPlacement(res: EnrollResponse, door: FrontDoor): void {
     : region
       ? t('result.wantRegion', { region })
       : t('result.wantAny');
+  const given = placeName(p.given.region, p.given.exitCountry);
   const box = $('placement');
   box.className = p.honoured ? 'card placement' : 'card placement warn';
   box.replaceChildren(
     el('h3', t(p.honoured ? 'result.exitH' : 'result.exitNotAsked')),
     dl([
       [t('result.asked'), want],
-      [t('result.got'), t('result.gotExit', { place: placeName(p.given.region, p.given.exitCountry) })],
-      [t('result.why'), p.reason],
+      [t('result.got'), t('result.gotExit', { place: given })],
+      [t('result.why'), placementReason(p, want, given)],
       [t('result.connection'), t('result.connectionValue', { tier: tierName(door.tier), endpoint: door.endpoint })],
     ]),
   );
+}
+
+/**
+ * Why this exit, in the page's language. The answer's own `reason` is
+ * English prose for API clients; the page says the same from the
+ * structured fields, and from the service status it tells a place whose
+ * gateways are all offline from one DAMM has none for.
+ */
+function placementReason(p: EnrollResponse['placement'], wanted: string, given: string): string {
+  if (p.honoured) return t(p.requested.region || p.requested.exitCountry ? 'placement.asRequested' : 'placement.noPreference', { place: given });
+  const same = (a: string | null, b: string) => !a || a.toUpperCase() === b.toUpperCase();
+  const known = session.posture?.regions.some((r) => r.gatewaysTotal > 0 && same(p.requested.region, r.region) && same(p.requested.exitCountry, r.country));
+  return t(known ? 'placement.offline' : 'placement.missing', { wanted, place: given });
 }
 
 /** A list item whose `backticked` parts are shown as code (kept left to right inside right-to-left text). */
@@ -509,7 +523,11 @@ function renderPosture(): void {
   if (s.kind === 'ok') {
     const p = s.posture;
     $('posture').dataset['status'] = p.status;
-    summary.textContent = `${t(`posture.${p.status}`)} ${p.summary}`;
+    // The service's own summary is English prose for API clients; the page says it from the counts.
+    const online = p.regions.reduce((n, r) => n + r.gatewaysOnline, 0);
+    const total = p.regions.reduce((n, r) => n + r.gatewaysTotal, 0);
+    const detail = p.status === 'down' ? t('posture.summaryDown') : p.status === 'degraded' ? t('posture.summaryDegraded', { online, total }) : t('posture.summaryOk', { total });
+    summary.textContent = `${t(`posture.${p.status}`)} ${detail}`;
     list(
       $('posture-regions'),
       p.regions.map((r) => t('posture.region', { place: placeName(r.region, r.country), online: r.gatewaysOnline, total: r.gatewaysTotal, tier: tierName(r.tier) })),

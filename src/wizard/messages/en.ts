@@ -151,6 +151,10 @@ export const EN = {
   'result.wantAny': 'any exit',
   'result.gotExit': 'exit {place}',
   'result.place': '{country}, region {region}',
+  'placement.noPreference': 'No preference given; {place} has the most room.',
+  'placement.asRequested': 'As requested.',
+  'placement.offline': 'Not as requested: every gateway for {wanted} is offline right now, so you were given {place} instead.',
+  'placement.missing': 'Not as requested: DAMM has no gateway for {wanted}, so you were given {place} instead.',
 
   // Import steps per platform: `backticks` mark commands; {file} and {tunnel} are filled in.
   'steps.ios.1': 'Install the WireGuard app from the App Store.',
@@ -200,6 +204,9 @@ export const EN = {
   'posture.ok': 'Working normally.',
   'posture.degraded': 'Partly working.',
   'posture.down': 'Not working right now.',
+  'posture.summaryOk': 'All {total, plural, one {# gateway front door is} other {# gateway front doors are}} online.',
+  'posture.summaryDegraded': '{online} of {total} gateway front doors are online; some regions may be offered a substitute.',
+  'posture.summaryDown': 'No gateway is online: new connections cannot be made right now.',
   'posture.region': '{place}: {online} of {total, plural, one {# gateway} other {# gateways}} online, {tier}',
   'posture.storeDown': 'Partly working. The service cannot reach its database right now, so new connections cannot be made; devices already connected keep working. Try again in {wait}.',
   'posture.failed': 'The service status could not be loaded. You can still try to connect.',
