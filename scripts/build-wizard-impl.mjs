@@ -3,7 +3,8 @@
 // at them, precompresses everything (gzip + brotli), and enforces the
 // JavaScript budget. Run through scripts/build-wizard.mjs (`npm run build`).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { brotliCompressSync, constants as zc, gzipSync } from 'node:zlib';
@@ -25,6 +26,22 @@ try {
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(join(OUT, 'assets'), { recursive: true });
 
+// Message catalogs other than English (bundled): one content-hashed JSON file
+// each, fetched by the page only when someone picks that language; the page
+// learns their names from __WIZARD_LOCALES__ (src/wizard/i18n.ts).
+const MESSAGES = join(SRC, 'messages');
+const locales = {};
+const localeFiles = [];
+for (const name of readdirSync(MESSAGES).filter((n) => n.endsWith('.json')).sort()) {
+  const tag = name.slice(0, -'.json'.length);
+  const parsed = JSON.parse(readFileSync(join(MESSAGES, name), 'utf8')); // a syntax error fails the build here
+  const body = Buffer.from(JSON.stringify(parsed));
+  const file = `i18n-${tag}-${createHash('sha256').update(body).digest('hex').slice(0, 10)}.json`;
+  writeFileSync(join(OUT, 'assets', file), body);
+  locales[tag] = `assets/${file}`;
+  localeFiles.push(join(OUT, 'assets', file));
+}
+
 const result = await esbuild.build({
   entryPoints: { app: join(SRC, 'main.ts'), style: join(SRC, 'style.css') },
   bundle: true,
@@ -37,6 +54,7 @@ const result = await esbuild.build({
   legalComments: 'none',
   metafile: true,
   logLevel: 'warning',
+  define: { __WIZARD_LOCALES__: JSON.stringify(locales) },
 });
 
 const outputs = Object.keys(result.metafile.outputs);
@@ -51,7 +69,7 @@ if (html.includes('{{')) throw new Error('wizard: index.html has an unfilled pla
 writeFileSync(join(OUT, 'index.html'), html);
 
 const sizes = {};
-for (const file of [join(OUT, 'index.html'), ...js, ...css]) {
+for (const file of [join(OUT, 'index.html'), ...js, ...css, ...localeFiles]) {
   const body = readFileSync(file);
   const gz = gzipSync(body, { level: 9 });
   writeFileSync(`${file}.gz`, gz);
@@ -59,7 +77,7 @@ for (const file of [join(OUT, 'index.html'), ...js, ...css]) {
   sizes[basename(file)] = { bytes: body.length, gzip: gz.length };
 }
 const jsGzip = sizes[basename(js[0])].gzip;
-writeFileSync(join(OUT, 'build-info.json'), JSON.stringify({ js: basename(js[0]), css: basename(css[0]), jsGzipBytes: jsGzip, budgetGzipBytes: JS_BUDGET_GZIP_BYTES, sizes }, null, 2));
+writeFileSync(join(OUT, 'build-info.json'), JSON.stringify({ js: basename(js[0]), css: basename(css[0]), locales, jsGzipBytes: jsGzip, budgetGzipBytes: JS_BUDGET_GZIP_BYTES, sizes }, null, 2));
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 console.log(`wizard: built ${OUT}: JS ${kb(sizes[basename(js[0])].bytes)} (${kb(jsGzip)} gzipped, budget ${kb(JS_BUDGET_GZIP_BYTES)}), CSS ${kb(sizes[basename(css[0])].gzip)} gzipped`);

@@ -10,7 +10,7 @@
  * DammErrors: a caller reports a verification refusal (a DammError) and a
  * transport failure differently.
  */
-import type { TrustFetcher } from './trust-state.js';
+import type { TrustFetcher } from './trust-client.js';
 import { DammError } from '../core/errors.js';
 import { HttpClient, Unreachable } from './http.js';
 

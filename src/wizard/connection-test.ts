@@ -1,19 +1,20 @@
 /**
  * "Test my connection": asks whoami whether this page's traffic arrives from
- * a DAMM gateway, measures the round trip, and turns the answer into plain
- * words with what to try next.
+ * a DAMM gateway, measures the round trip (testConnection), and turns the
+ * answer into plain words with what to try next (describeTest, in the
+ * page's language, so a language switch re-words a result already shown).
  */
 import type { Whoami } from '../core/api-schemas.js';
 import { api, ApiError, NetworkError } from './api.js';
 import { countryName } from './format.js';
+import { t } from './i18n.js';
 
 export interface TestResult {
   verdict: 'through-damm' | 'not-through-damm' | 'unreachable';
-  headline: string;
-  details: string[];
-  next: string[];
   rttMs: number | null;
   whoami: Whoami | null;
+  /** The service answered the test with an error code instead of a verdict. */
+  serviceError: string | null;
 }
 
 export interface TestContext {
@@ -22,6 +23,12 @@ export interface TestContext {
   udpPort: string;
   /** True when the service lists an obfuscated (T1) front door that is online. */
   t1Available: boolean;
+}
+
+export interface TestWords {
+  headline: string;
+  details: string[];
+  next: string[];
 }
 
 /** Three quick calls; the fastest is the round trip (the first may pay for a new connection). */
@@ -35,52 +42,41 @@ export async function testConnection(ctx: TestContext): Promise<TestResult> {
       best = Math.min(best, performance.now() - t0);
     }
   } catch (err) {
-    if (err instanceof NetworkError) return unreachable(ctx);
-    if (err instanceof ApiError) return { ...unreachable(ctx), headline: `The service could not run the test (${err.code}). Try again in a moment.` };
+    if (err instanceof NetworkError) return { verdict: 'unreachable', rttMs: null, whoami: null, serviceError: null };
+    if (err instanceof ApiError) return { verdict: 'unreachable', rttMs: null, whoami: null, serviceError: err.code };
     throw err;
   }
   const w = last!;
-  const rttMs = Math.round(best);
-  if (w.viaDamm && w.exit) {
+  return { verdict: w.viaDamm && w.exit ? 'through-damm' : 'not-through-damm', rttMs: Math.round(best), whoami: w, serviceError: null };
+}
+
+export function describeTest(r: TestResult, ctx: TestContext): TestWords {
+  const w = r.whoami;
+  if (r.verdict === 'through-damm' && w?.exit) {
+    const country = countryName(w.exit.country);
     const details = [
-      `Exit: ${countryName(w.exit.country)}${w.gateway ? `, through gateway ${w.gateway.name} (${w.gateway.region})` : ''}.`,
-      `Websites see you at ${w.exit.ip}.`,
-      `Round trip to DAMM: ${rttMs} ms.`,
+      w.gateway ? t('test.exitVia', { country, gateway: w.gateway.name, region: w.gateway.region }) : t('test.exit', { country }),
+      t('test.seenAt', { ip: w.exit.ip }),
+      t('test.rtt', { ms: r.rttMs ?? 0 }),
     ];
     const next: string[] = [];
     if (w.device && w.device.state !== 'active') {
-      next.push(`This device is ${w.device.state}${w.device.stateReason ? `: ${w.device.stateReason}` : ''}. Its tunnel will stop working; ask the people who run this service.`);
+      next.push(w.device.stateReason ? t('test.deviceStateReason', { state: w.device.state, reason: w.device.stateReason }) : t('test.deviceState', { state: w.device.state }));
     } else if (w.device && !w.device.onThisGateway) {
-      next.push('This traffic came through a DAMM gateway other than the one this device was given: another DAMM tunnel may be switched on instead of "' + ctx.tunnel + '".');
+      next.push(t('test.otherGateway', { tunnel: ctx.tunnel }));
     }
-    return { verdict: 'through-damm', headline: 'Yes: your traffic arrives through DAMM.', details, next, rttMs, whoami: w };
+    return { headline: t('test.yes'), details, next };
+  }
+  if (r.verdict === 'not-through-damm' && w) {
+    return {
+      headline: t('test.no'),
+      details: [t('test.seenDirect', { ip: w.ip }), t('test.rtt', { ms: r.rttMs ?? 0 })],
+      next: [t('test.switchOn', { tunnel: ctx.tunnel }), t('test.udpBlocked', { port: ctx.udpPort }), t(ctx.t1Available ? 'test.t1Offered' : 'test.t1Missing')],
+    };
   }
   return {
-    verdict: 'not-through-damm',
-    headline: 'Not yet: your traffic is not going through DAMM.',
-    details: [`DAMM sees you at ${w.ip}, which is not a DAMM gateway.`, `Round trip to DAMM: ${rttMs} ms.`],
-    next: [
-      `Most likely the tunnel is not switched on: open WireGuard, switch on "${ctx.tunnel}", then test again.`,
-      `If it is on and this still says no, this network may block WireGuard's UDP traffic (port ${ctx.udpPort}). Try another network, such as mobile data instead of Wi-Fi.`,
-      ctx.t1Available
-        ? 'This service also runs obfuscated (T1) front doors, which get through many such networks: ask the people who run it for a T1 connection.'
-        : 'An obfuscated (T1) front door gets through many such networks; this service does not offer one yet.',
-    ],
-    rttMs,
-    whoami: w,
-  };
-}
-
-function unreachable(ctx: TestContext): TestResult {
-  return {
-    verdict: 'unreachable',
-    headline: 'The test could not reach DAMM at all.',
+    headline: r.serviceError ? t('test.serviceFailed', { code: r.serviceError }) : t('test.unreachable'),
     details: [],
-    next: [
-      `If "${ctx.tunnel}" is switched on, it is not passing traffic: this network may block WireGuard's UDP traffic (port ${ctx.udpPort}). Switch the tunnel off to get back online, then try another network, such as mobile data.`,
-      'If the tunnel is off, check that you are online and test again.',
-    ],
-    rttMs: null,
-    whoami: null,
+    next: [t('test.unreachableOn', { tunnel: ctx.tunnel, port: ctx.udpPort }), t('test.unreachableOff')],
   };
 }

@@ -6,6 +6,7 @@
  * it is meant to check.
  */
 import { PASS_TOKEN_PATTERN } from '../core/format-checks.js';
+import { parseRootSha256 } from '../core/trust/pin.js';
 
 const PASS_TOKEN = new RegExp(PASS_TOKEN_PATTERN);
 
@@ -43,12 +44,12 @@ export function takeInviteFromLocation(loc: Location, hist: History): InviteInpu
 /** The pin from a link's fragment: 64 hex (lowercased), malformed when `root=` is there but is not that, null when absent. */
 export type RootPin = { sha256: string } | { malformed: true } | null;
 
-const HEX64 = /^[0-9a-fA-F]{64}$/;
-
+/** The same spelling rule as the CLI's --root-sha256 (core's parseRootSha256). */
 export function parseRootPin(hash: string): RootPin {
   const raw = new URLSearchParams(hash.replace(/^#/, '')).get('root');
   if (raw === null) return null;
-  return HEX64.test(raw) ? { sha256: raw.toLowerCase() } : { malformed: true };
+  const sha256 = parseRootSha256(raw);
+  return sha256 === null ? { malformed: true } : { sha256 };
 }
 
 /** Reads the pin from this page's address; call before takeInviteFromLocation, which clears the fragment with the invite. */

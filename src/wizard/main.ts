@@ -1,6 +1,10 @@
 /**
  * The /get/ wizard: one page from "I opened a link" to a WireGuard tunnel.
  *
+ * 0. verify the service first (catalog-check.ts: the invite link's root pin,
+ *    or trust on first use, said above the button; the root chain; the
+ *    signed catalog): when that fails, nothing is sent to /v1/enroll, no pass
+ *    is minted or spent, and the page says in words what happened
  * 1. make the key pair here (keys.ts); only the public key is ever sent
  * 2. take the invite from the link, or get a public install pass
  * 3. enroll, then render the .conf with core's renderClientConfig from the
@@ -11,22 +15,26 @@
  * 4. deliver it: download, inline QR, copyable text, per-platform steps
  * 5. "Test my connection" (whoami), placement honesty, usage, posture
  *
+ * Every sentence is a message of the page's language (i18n.ts). What the
+ * page shows is rendered from its state by small views (say, problem,
+ * result, test, usage, posture, catalog line), so switching the language
+ * re-renders them in place: no reload, no new enrollment, the same keys.
+ *
  * Secrets (private key, pass, invite) live only in this module's memory for
  * the life of the page: no storage, no cookies, no logging.
  */
 import type { EnrollResponse, FrontDoor, Posture } from '../core/api-schemas.js';
 import { bindFrontDoor } from '../core/door-binding.js';
-import { DammError } from '../core/errors.js';
 import { renderClientConfig, tunnelName } from '../core/wg-config.js';
-import { TRANSPORT_TIER_NAMES, type TransportTier } from '../core/tiers.js';
 import { api, ApiError } from './api.js';
-import { checkCatalog } from './catalog-check.js';
-import { testConnection } from './connection-test.js';
+import { checkCatalog, type CatalogCheck } from './catalog-check.js';
+import { describeTest, testConnection, type TestContext, type TestResult } from './connection-test.js';
 import { bytes, countryName, dateTime, relative, waitInWords } from './format.js';
+import { currentLanguage, directionOf, LANGUAGES, pickLanguage, t, useLanguage, type Language, type MessageKey } from './i18n.js';
 import { parseInvite, rootPinFromLocation, takeInviteFromLocation, type RootPin } from './invite.js';
 import { generateKeyPair, type KeyPair } from './keys.js';
 import { detectPlatform, importSteps, PLATFORMS, type Platform } from './platform.js';
-import { describeProblem, invalidInviteLink, inviteOnly, unverifiedDoor, type Problem } from './problems.js';
+import { describeProblem, invalidInviteLink, inviteOnly, untrustedService, unverifiedDoor, type Problem } from './problems.js';
 import { qrSvg } from './qr.js';
 
 // ---------------------------------------------------------------- DOM helpers
@@ -41,12 +49,19 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: 
 }
 
 function list(target: HTMLElement, items: string[]): void {
-  target.replaceChildren(...items.map((t) => el('li', t)));
+  target.replaceChildren(...items.map((x) => el('li', x)));
   target.hidden = items.length === 0;
 }
 
-function say(text: string): void {
-  $('status').textContent = text;
+let statusKey: MessageKey | null = null;
+function say(key: MessageKey | null): void {
+  statusKey = key;
+  $('status').textContent = key ? t(key) : '';
+}
+
+/** A transport tier in the page's language (the raw tier when the page does not know it). */
+function tierName(tier: string): string {
+  return /^T[0-4]$/.test(tier) ? t(`tier.${tier}` as MessageKey) : tier;
 }
 
 // ---------------------------------------------------------------- session state (memory only)
@@ -63,17 +78,30 @@ const session: {
   posture: Posture | null;
   /** Where the root of trust comes from (the link's pin, or this server on first use). */
   pin: RootPin;
-  /** The front doors of the last catalog this page verified, or null. */
-  doors: FrontDoor[] | null;
+  /** The service check (root pin, root chain, signed catalog): run when the page opens, again when one fails and the person retries. */
+  check: Promise<CatalogCheck> | null;
   busy: boolean;
-} = { keys: null, pass: null, invite: null, posture: null, pin: null, doors: null, busy: false };
+} = { keys: null, pass: null, invite: null, posture: null, pin: null, check: null, busy: false };
 
 // ---------------------------------------------------------------- problems
 
 let retryTimer: ReturnType<typeof setInterval> | undefined;
+/** The problem on screen, as a function of the language (re-run on a language switch). */
+let problemView: (() => Problem) | null = null;
 
-function showProblem(p: Problem): void {
+function showProblem(make: () => Problem): void {
+  problemView = make;
+  renderProblem();
+  $('start').hidden = true;
+  $('problem').hidden = false;
+  say(null);
+  $('problem-h').focus();
+}
+
+function renderProblem(): void {
+  if (!problemView) return;
   clearInterval(retryTimer);
+  const p = problemView();
   const box = $('problem');
   box.dataset['code'] = p.code;
   $('problem-h').textContent = p.title;
@@ -86,7 +114,7 @@ function showProblem(p: Problem): void {
     const tick = () => {
       const left = notBefore ? (notBefore.getTime() - Date.now()) / 1000 : 0;
       retry.disabled = left > 0;
-      retry.textContent = left > 0 ? `${label} (in ${waitInWords(left)})` : label;
+      retry.textContent = left > 0 ? t('problem.retryIn', { label, wait: waitInWords(left) }) : label;
       if (left <= 0) clearInterval(retryTimer);
     };
     tick();
@@ -94,16 +122,19 @@ function showProblem(p: Problem): void {
   }
   $('go-public').hidden = !p.offerPublic;
   $('invite-form').hidden = !p.inviteForm;
-  $('problem-ref').textContent = p.reference ? `Reference for the people who run this service: ${p.reference}` : '';
-  $('start').hidden = true;
-  box.hidden = false;
-  say('');
-  $('problem-h').focus();
+  $('problem-ref').textContent = p.reference ? t('problem.reference', { ref: p.reference }) : '';
 }
 
 function hideProblem(): void {
   clearInterval(retryTimer);
+  problemView = null;
   $('problem').hidden = true;
+}
+
+/** describeProblem for `err`, with the moment it happened fixed, so a re-render later says the same wait. */
+function problemFor(err: unknown): () => Problem {
+  const ctx = { usingInvite: session.pass?.kind === 'invite' || (session.pass === null && session.invite !== null), publicEnrollment: session.posture?.publicEnrollment ?? null, now: new Date() };
+  return () => describeProblem(err, ctx);
 }
 
 // ---------------------------------------------------------------- enrollment
@@ -113,7 +144,7 @@ const PASS_PROBLEMS = new Set(['pass_expired', 'pass_used', 'invalid_pass']);
 async function getPass(): Promise<Pass> {
   if (session.pass) return session.pass;
   if (session.invite) return (session.pass = { token: session.invite, kind: 'invite' });
-  say('Getting a one-time pass…');
+  say('status.pass');
   const minted = await api.mintPass();
   return (session.pass = { token: minted.installPass, kind: 'public' });
 }
@@ -126,11 +157,33 @@ function requestedExit(): { region?: string; exitCountry?: string } {
 }
 
 async function enrollOnce(): Promise<EnrollResponse> {
-  say('Making your key on this device…');
+  say('status.key');
   session.keys ??= await generateKeyPair();
   const pass = await getPass();
-  say('Connecting you to a gateway…');
+  say('status.enroll');
   return api.enroll({ installPass: pass.token, publicKey: session.keys.publicKey, ...requestedExit() });
+}
+
+/**
+ * The service check, shared by everything that needs it: one run at a time;
+ * a failed one (or one whose catalog has expired since) is run afresh next
+ * time, so "Try again" checks again instead of repeating the old verdict.
+ */
+function serviceCheck(): Promise<CatalogCheck> {
+  const run = (session.check ??= checkCatalog(session.pin).then((c) => {
+    catalogCheckShown = c;
+    renderCatalogLine();
+    return c;
+  }));
+  void run.then((c) => {
+    if (session.check === run && (!c.ok || Date.parse(c.expiresAt) <= Date.now())) session.check = null;
+  });
+  return run;
+}
+
+/** A service that could not be verified: the problem for it (a load failure is told like any other load failure). */
+function untrusted(c: Extract<CatalogCheck, { ok: false }>): () => Problem {
+  return c.failure === 'unavailable' ? problemFor(c.cause) : () => untrustedService(c.failure as Exclude<typeof c.failure, 'unavailable'>, c.cause);
 }
 
 async function createConnection(): Promise<void> {
@@ -139,6 +192,13 @@ async function createConnection(): Promise<void> {
   hideProblem();
   $('start').hidden = true;
   try {
+    // Verify first: nothing leaves this page for /v1/install-passes or /v1/enroll before the service proved who it is.
+    say('status.checkService');
+    const check = await serviceCheck();
+    if (!check.ok) {
+      showProblem(untrusted(check));
+      return;
+    }
     let res: EnrollResponse;
     try {
       res = await enrollOnce();
@@ -154,14 +214,14 @@ async function createConnection(): Promise<void> {
     session.pass = null; // used
     let door: FrontDoor;
     try {
-      door = await verifiedDoor(res);
+      door = await verifiedDoor(res, check.frontDoors);
     } catch (err) {
-      showProblem(unverifiedDoor(err instanceof DammError ? err.message : 'The gateway could not be checked against the signed gateway list.'));
+      showProblem(err instanceof UntrustedService ? untrusted(err.check) : () => unverifiedDoor(err));
       return;
     }
     showResult(res, door, session.keys!);
   } catch (err) {
-    showProblem(describeProblem(err, { usingInvite: session.pass?.kind === 'invite', publicEnrollment: session.posture?.publicEnrollment ?? null }));
+    showProblem(problemFor(err));
   } finally {
     session.busy = false;
   }
@@ -173,36 +233,50 @@ function useInvite(token: string): void {
   $('invite-note').hidden = false;
 }
 
+/** The fresh check made after enrollment did not verify: told like the check before it. */
+class UntrustedService extends Error {
+  constructor(readonly check: Extract<CatalogCheck, { ok: false }>) {
+    super(check.reason);
+  }
+}
+
 /**
  * The door the answer names, as the verified catalog lists it. The catalog
- * checked when the page opened is tried first; a gateway that came online
- * since (or any disagreement) needs the service's current catalog, verified
- * afresh. Throws DammError with a sentence for the person when the door
- * cannot be bound, or the catalog cannot be verified: then no config.
+ * verified before enrolling is tried first; a gateway that came online since
+ * (or any disagreement) needs the service's current catalog, verified afresh
+ * through the same check. Throws UntrustedService when that check fails, and
+ * core's DammError (door_not_in_catalog, door_mismatch) when the door cannot
+ * be bound: either way, no config.
  */
-async function verifiedDoor(res: EnrollResponse): Promise<FrontDoor> {
-  if (session.doors) {
-    try {
-      return bindFrontDoor(res.frontDoor, session.doors);
-    } catch {
-      // fall through to a fresh catalog
-    }
-  }
-  say('Checking the gateway against the signed list…');
-  let check;
+async function verifiedDoor(res: EnrollResponse, doors: FrontDoor[]): Promise<FrontDoor> {
   try {
-    check = await checkCatalog(session.pin);
+    return bindFrontDoor(res.frontDoor, doors);
   } catch {
-    throw new DammError('record_invalid', "The service's signed gateway list could not be loaded, so this page cannot check the gateway it gave you and will not give you a configuration.");
+    // fall through to a fresh catalog
   }
-  if (!check.ok) {
-    throw new DammError('record_invalid', `The service's signed gateway list could not be verified (${check.reason}), so this page will not give you a configuration.`);
-  }
-  session.doors = check.frontDoors;
+  say('status.checkDoor');
+  session.check = null;
+  const check = await serviceCheck();
+  if (!check.ok) throw new UntrustedService(check);
   return bindFrontDoor(res.frontDoor, check.frontDoors);
 }
 
 // ---------------------------------------------------------------- result
+
+type Usage = { kind: 'quota'; quotaBytes: number | null; tier: string } | { kind: 'used'; bytes: number; quotaBytes: number | null; since: Date };
+
+/** What the result shows, kept so a language switch re-renders it exactly. */
+interface Shown {
+  res: EnrollResponse;
+  door: FrontDoor;
+  tunnel: string;
+  file: string;
+  conf: string;
+  platform: Platform;
+  usage: Usage;
+  test: { result: TestResult; ctx: TestContext } | 'testing' | null;
+}
+let shown: Shown | null = null;
 
 /** `door` is the catalog's (verified) entry: the endpoint and gateway key come only from there. */
 function showResult(res: EnrollResponse, door: FrontDoor, keys: KeyPair): void {
@@ -218,13 +292,18 @@ function showResult(res: EnrollResponse, door: FrontDoor, keys: KeyPair): void {
     persistentKeepalive: res.persistentKeepalive,
   });
   const udpPort = door.endpoint.slice(door.endpoint.lastIndexOf(':') + 1);
+  const current: Shown = (shown = {
+    res,
+    door,
+    tunnel,
+    file,
+    conf,
+    platform: detectPlatform(navigator.userAgent, navigator.maxTouchPoints),
+    usage: { kind: 'quota', quotaBytes: res.quotaBytes, tier: res.tier },
+    test: null,
+  });
 
-  renderPlacement(res, door);
-
-  // Delivery: download, QR, text.
-  const download = $<HTMLButtonElement>('download');
-  download.textContent = `Download ${file}`;
-  download.onclick = () => {
+  $('download').onclick = () => {
     const url = URL.createObjectURL(new Blob([conf], { type: 'application/octet-stream' }));
     const a = el('a');
     a.href = url;
@@ -234,104 +313,161 @@ function showResult(res: EnrollResponse, door: FrontDoor, keys: KeyPair): void {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   };
-  $('qr').replaceChildren(qrSvg(conf, `QR code of your WireGuard configuration "${tunnel}"`));
   $<HTMLTextAreaElement>('conf').value = conf;
   $('copy').onclick = () => void copyConfig(conf);
 
+  const t1Available = !!session.posture?.regions.some((r) => r.tier === 'T1' && r.gatewaysOnline > 0);
+  const test = $<HTMLButtonElement>('test');
+  test.onclick = async () => {
+    test.disabled = true;
+    current.test = 'testing';
+    renderTest();
+    try {
+      const ctx: TestContext = { deviceId: res.deviceId, tunnel, udpPort, t1Available };
+      const result = await testConnection(ctx);
+      current.test = { result, ctx };
+      const usage = result.whoami?.device?.usage;
+      if (usage) current.usage = { kind: 'used', bytes: usage.bytes, quotaBytes: usage.quotaBytes, since: new Date(usage.periodStart) };
+    } finally {
+      if (current.test === 'testing') current.test = null;
+      renderTest();
+      renderUsage();
+      test.disabled = false;
+    }
+  };
+
+  renderResult();
+  // Which generator made the key (not secret): tests check the fallback is used where WebCrypto lacks X25519.
+  $('result').dataset['keySource'] = keys.madeWith;
+  $('result').hidden = false;
+  say(null); // focus moves to the "ready" heading, which screen readers announce
+  $('result-h').focus();
+}
+
+/** Everything in the result that has words: re-run on a language switch (the config, keys and handlers stay). */
+function renderResult(): void {
+  if (!shown) return;
+  const { res, door, tunnel, file, conf } = shown;
+  renderPlacement(res, door);
+  $('download').textContent = t('result.download', { file });
+  $('qr').replaceChildren(qrSvg(conf, t('result.qrLabel', { tunnel })));
+
   // Steps per platform, preselected from this browser, switchable by hand.
-  const renderSteps = (p: Platform) =>
-    $('steps').replaceChildren(...importSteps(p).map((s) => withCode(s.replaceAll('{file}', file).replaceAll('{tunnel}', tunnel))));
-  const chosen = detectPlatform(navigator.userAgent, navigator.maxTouchPoints);
+  const renderSteps = () => $('steps').replaceChildren(...importSteps(shown!.platform, { file, tunnel }).map(withCode));
   const radios = $('platforms');
+  const focused = document.activeElement instanceof HTMLInputElement && document.activeElement.name === 'platform';
   radios.replaceChildren(
-    el('legend', 'Your device'),
+    el('legend', t('result.device')),
     ...PLATFORMS.map(({ id, label }) => {
       const wrap = el('label', undefined, 'seg');
       const input = el('input');
       input.type = 'radio';
       input.name = 'platform';
       input.value = id;
-      input.checked = id === chosen;
-      input.onchange = () => renderSteps(id);
+      input.checked = id === shown!.platform;
+      input.onchange = () => {
+        shown!.platform = id;
+        renderSteps();
+      };
       wrap.append(input, el('span', label));
       return wrap;
     }),
   );
-  renderSteps(chosen);
+  if (focused) radios.querySelector<HTMLInputElement>('input:checked')?.focus();
+  renderSteps();
+  renderUsage();
+  renderTest();
+}
 
-  // Allowance.
+function renderUsage(): void {
+  if (!shown) return;
+  const u = shown.usage;
   $('usage').textContent =
-    res.quotaBytes === null ? 'No data limit on this connection.' : `Up to ${bytes(res.quotaBytes)} per period on this connection (${res.tier} tier).`;
+    u.kind === 'quota'
+      ? u.quotaBytes === null
+        ? t('result.noLimit')
+        : t('result.quota', { amount: bytes(u.quotaBytes), tier: u.tier })
+      : u.quotaBytes === null
+        ? t('result.usedNoLimit', { used: bytes(u.bytes), since: dateTime(u.since) })
+        : t('result.used', { used: bytes(u.bytes), quota: bytes(u.quotaBytes), since: dateTime(u.since) });
+}
 
-  // Test my connection.
-  const t1Available = !!session.posture?.regions.some((r) => r.tier === 'T1' && r.gatewaysOnline > 0);
-  const test = $<HTMLButtonElement>('test');
-  test.onclick = async () => {
-    test.disabled = true;
-    const out = $('test-result');
+function renderTest(): void {
+  const out = $('test-result');
+  const state = shown?.test ?? null;
+  if (state === null) {
+    delete out.dataset['verdict'];
+    out.replaceChildren();
+    return;
+  }
+  if (state === 'testing') {
     out.dataset['verdict'] = 'testing';
-    out.replaceChildren(el('p', 'Testing…'));
-    try {
-      const r = await testConnection({ deviceId: res.deviceId, tunnel, udpPort, t1Available });
-      out.dataset['verdict'] = r.verdict;
-      const nodes: HTMLElement[] = [el('p', r.headline, 'verdict')];
-      if (r.details.length) {
-        const ul = el('ul');
-        list(ul, r.details);
-        nodes.push(ul);
-      }
-      if (r.next.length) {
-        nodes.push(el('p', r.verdict === 'through-damm' ? 'Worth knowing:' : 'What to try next:', 'next-h'));
-        const ul = el('ul');
-        list(ul, r.next);
-        nodes.push(ul);
-      }
-      out.replaceChildren(...nodes);
-      const usage = r.whoami?.device?.usage;
-      if (usage) {
-        const since = dateTime(new Date(usage.periodStart));
-        $('usage').textContent =
-          usage.quotaBytes === null
-            ? `Used ${bytes(usage.bytes)} since ${since} (no data limit).`
-            : `Used ${bytes(usage.bytes)} of ${bytes(usage.quotaBytes)} since ${since}.`;
-      }
-    } finally {
-      test.disabled = false;
-    }
-  };
-
-  // Which generator made the key (not secret): tests check the fallback is used where WebCrypto lacks X25519.
-  $('result').dataset['keySource'] = keys.madeWith;
-  $('result').hidden = false;
-  say(''); // focus moves to the "ready" heading, which screen readers announce
-  $('result-h').focus();
+    out.replaceChildren(el('p', t('test.testing')));
+    return;
+  }
+  const words = describeTest(state.result, state.ctx);
+  out.dataset['verdict'] = state.result.verdict;
+  const nodes: HTMLElement[] = [el('p', words.headline, 'verdict')];
+  if (words.details.length) {
+    const ul = el('ul');
+    list(ul, words.details);
+    nodes.push(ul);
+  }
+  if (words.next.length) {
+    nodes.push(el('p', t(state.result.verdict === 'through-damm' ? 'test.worthKnowing' : 'test.tryNext'), 'next-h'));
+    const ul = el('ul');
+    list(ul, words.next);
+    nodes.push(ul);
+  }
+  out.replaceChildren(...nodes);
 }
 
 function renderPlacement(res: EnrollResponse, door: FrontDoor): void {
   const p = res.placement;
-  const want = p.requested.exitCountry
-    ? `exit ${countryName(p.requested.exitCountry)}${p.requested.region && p.requested.region !== p.requested.exitCountry ? `, region ${p.requested.region}` : ''}`
-    : p.requested.region
-      ? `region ${p.requested.region}`
-      : 'any exit';
-  const tier = TRANSPORT_TIER_NAMES[door.tier as TransportTier] ?? door.tier;
+  const { region, exitCountry } = p.requested;
+  const want = exitCountry
+    ? region && region !== exitCountry
+      ? t('result.wantExitRegion', { country: countryName(exitCountry), region })
+      : t('result.wantExit', { country: countryName(exitCountry) })
+    : region
+      ? t('result.wantRegion', { region })
+      : t('result.wantAny');
+  const given = placeName(p.given.region, p.given.exitCountry);
   const box = $('placement');
   box.className = p.honoured ? 'card placement' : 'card placement warn';
   box.replaceChildren(
-    el('h3', p.honoured ? 'Your exit' : 'Your exit is not the one you asked for'),
+    el('h3', t(p.honoured ? 'result.exitH' : 'result.exitNotAsked')),
     dl([
-      ['You asked for', want],
-      ['You got', `exit ${placeName(p.given.region, p.given.exitCountry)}`],
-      ['Why', p.reason],
-      ['Connection', `${tier} to ${door.endpoint}`],
+      [t('result.asked'), want],
+      [t('result.got'), t('result.gotExit', { place: given })],
+      [t('result.why'), placementReason(p, want, given)],
+      [t('result.connection'), t('result.connectionValue', { tier: tierName(door.tier), endpoint: door.endpoint })],
     ]),
   );
 }
 
-/** A list item whose `backticked` parts are shown as code. */
+/**
+ * Why this exit, in the page's language. The answer's own `reason` is
+ * English prose for API clients; the page says the same from the
+ * structured fields, and from the service status it tells a place whose
+ * gateways are all offline from one DAMM has none for.
+ */
+function placementReason(p: EnrollResponse['placement'], wanted: string, given: string): string {
+  if (p.honoured) return t(p.requested.region || p.requested.exitCountry ? 'placement.asRequested' : 'placement.noPreference', { place: given });
+  const same = (a: string | null, b: string) => !a || a.toUpperCase() === b.toUpperCase();
+  const known = session.posture?.regions.some((r) => r.gatewaysTotal > 0 && same(p.requested.region, r.region) && same(p.requested.exitCountry, r.country));
+  return t(known ? 'placement.offline' : 'placement.missing', { wanted, place: given });
+}
+
+/** A list item whose `backticked` parts are shown as code (kept left to right inside right-to-left text). */
 function withCode(text: string): HTMLLIElement {
   const li = el('li');
-  text.split('`').forEach((part, i) => li.append(i % 2 ? el('code', part) : part));
+  text.split('`').forEach((part, i) => {
+    if (i % 2 === 0) return li.append(part);
+    const code = el('code', part);
+    code.dir = 'ltr';
+    li.append(code);
+  });
   return li;
 }
 
@@ -341,8 +477,13 @@ function dl(rows: [string, string][]): HTMLDListElement {
   return d;
 }
 
+let copyStatusKey: MessageKey | null = null;
+function setCopyStatus(key: MessageKey | null): void {
+  copyStatusKey = key;
+  $('copy-status').textContent = key ? t(key) : '';
+}
+
 async function copyConfig(conf: string): Promise<void> {
-  const status = $('copy-status');
   try {
     await navigator.clipboard.writeText(conf);
   } catch {
@@ -351,70 +492,81 @@ async function copyConfig(conf: string): Promise<void> {
     ($('conf-details') as HTMLDetailsElement).open = true;
     ta.select();
     const ok = document.execCommand('copy');
-    status.textContent = ok ? 'Copied.' : 'Selected: press Ctrl+C (or ⌘C) to copy.';
+    setCopyStatus(ok ? 'result.copied' : 'result.selected');
     return;
   }
-  status.textContent = 'Copied.';
+  setCopyStatus('result.copied');
 }
 
 // ---------------------------------------------------------------- posture panel
 
-/** What the panel says about where the root of trust came from. */
-const PIN_SOURCE = {
-  invite: 'The root of trust was pinned by your invite link.',
-  server: 'The root of trust was taken on first use from this server.',
-} as const;
-const PIN_MEANING = {
-  invite: "So this check does not rest on this server's word alone.",
-  server: 'So this shows the list matches the keys this server vouches for, not that the server is genuine; invite links from the people who run the service carry a pin.',
-} as const;
+type PostureState = { kind: 'ok'; posture: Posture } | { kind: 'store'; wait: number } | { kind: 'failed' } | null;
+let postureShown: PostureState = null;
+let catalogCheckShown: CatalogCheck | null = null;
 
-async function loadPosture(pin: RootPin): Promise<void> {
-  const summary = $('posture-summary');
-  const catalogLine = $('posture-catalog');
+async function loadPosture(): Promise<void> {
   try {
     const p = await api.posture();
     session.posture = p;
-    const words = { ok: 'Working normally.', degraded: 'Partly working.', down: 'Not working right now.' }[p.status];
+    postureShown = { kind: 'ok', posture: p };
+  } catch (err) {
+    // The control plane answered but its database did not: gateways keep serving the tunnels they hold.
+    postureShown = err instanceof ApiError && err.code === 'store_unavailable' ? { kind: 'store', wait: err.retryAfterSeconds ?? 5 } : { kind: 'failed' };
+  }
+  renderPosture();
+}
+
+function renderPosture(): void {
+  const s = postureShown;
+  if (!s) return;
+  const summary = $('posture-summary');
+  if (s.kind === 'ok') {
+    const p = s.posture;
     $('posture').dataset['status'] = p.status;
-    summary.textContent = `${words} ${p.summary}`;
+    // The service's own summary is English prose for API clients; the page says it from the counts.
+    const online = p.regions.reduce((n, r) => n + r.gatewaysOnline, 0);
+    const total = p.regions.reduce((n, r) => n + r.gatewaysTotal, 0);
+    const detail = p.status === 'down' ? t('posture.summaryDown') : p.status === 'degraded' ? t('posture.summaryDegraded', { online, total }) : t('posture.summaryOk', { total });
+    summary.textContent = `${t(`posture.${p.status}`)} ${detail}`;
     list(
       $('posture-regions'),
-      p.regions.map((r) => `${placeName(r.region, r.country)}: ${r.gatewaysOnline} of ${r.gatewaysTotal} gateways online, ${TRANSPORT_TIER_NAMES[r.tier as TransportTier] ?? r.tier}`),
+      p.regions.map((r) => t('posture.region', { place: placeName(r.region, r.country), online: r.gatewaysOnline, total: r.gatewaysTotal, tier: tierName(r.tier) })),
     );
     fillExitChoices(p);
-  } catch (err) {
-    if (err instanceof ApiError && err.code === 'store_unavailable') {
-      // The control plane answered but its database did not: gateways keep serving the tunnels they hold.
-      $('posture').dataset['status'] = 'degraded';
-      const wait = err.retryAfterSeconds ?? 5;
-      summary.textContent = `Partly working. The service cannot reach its database right now, so new connections cannot be made; devices already connected keep working. Try again in ${waitInWords(wait)}.`;
-    } else {
-      summary.textContent = 'The service status could not be loaded. You can still try to connect.';
-    }
+  } else if (s.kind === 'store') {
+    $('posture').dataset['status'] = 'degraded';
+    summary.textContent = t('posture.storeDown', { wait: waitInWords(s.wait) });
+  } else {
+    summary.textContent = t('posture.failed');
   }
-  try {
-    const c = await checkCatalog(pin);
-    if (c.ok) session.doors = c.frontDoors;
-    catalogLine.dataset['verified'] = String(c.ok);
-    catalogLine.dataset['pin'] = c.pinnedBy;
-    catalogLine.textContent = c.ok
-      ? `Gateway list: version ${c.version}, ${c.frontDoors.length} front door(s), signed ${relative(new Date(c.issuedAt))}, valid until ${dateTime(new Date(c.expiresAt))}. Its signature was checked in this page against the service's root of trust (version ${c.rootVersion}). ${PIN_SOURCE[c.pinnedBy]} ${PIN_MEANING[c.pinnedBy]}`
-      : `Warning: the gateway list could not be verified (${c.reason}). ${PIN_SOURCE[c.pinnedBy]} Tell the people who run this service.`;
-  } catch {
-    catalogLine.dataset['verified'] = 'unknown';
-    catalogLine.dataset['pin'] = pin === null ? 'server' : 'invite';
-    catalogLine.textContent = 'The gateway list could not be loaded, so it was not checked.';
+}
+
+/** The service-status line about the gateway list: what was checked, against what, and where the pin came from. */
+function renderCatalogLine(): void {
+  const c = catalogCheckShown;
+  if (!c) return;
+  const line = $('posture-catalog');
+  line.dataset['pin'] = c.pinnedBy;
+  if (!c.ok && c.failure === 'unavailable') {
+    line.dataset['verified'] = 'unknown';
+    line.textContent = t('posture.catalogUnloaded');
+    return;
   }
+  const source = t(c.pinnedBy === 'invite' ? 'posture.pinInvite' : 'posture.pinServer');
+  line.dataset['verified'] = String(c.ok);
+  line.textContent = c.ok
+    ? `${t('posture.catalogOk', { version: c.version, doors: c.frontDoors.length, signed: relative(new Date(c.issuedAt)), until: dateTime(new Date(c.expiresAt)), root: c.rootVersion })} ${source} ${t(c.pinnedBy === 'invite' ? 'posture.meaningInvite' : 'posture.meaningServer')}`
+    : `${t('posture.catalogBad', { reason: c.reason })} ${source} ${t('posture.noConnection')}`;
 }
 
 /** "Netherlands (NL)", or "Germany (DE), region eu-west" when the region is not just the country. */
 function placeName(region: string, country: string): string {
-  return region.toUpperCase() === country.toUpperCase() ? countryName(country) : `${countryName(country)}, region ${region}`;
+  return region.toUpperCase() === country.toUpperCase() ? countryName(country) : t('result.place', { country: countryName(country), region });
 }
 
 function fillExitChoices(p: Posture): void {
   const select = $<HTMLSelectElement>('exit');
+  const chosen = select.value;
   const seen = new Map<string, { label: string; online: boolean }>();
   for (const r of p.regions) {
     const key = `${r.region}|${r.country}`;
@@ -422,19 +574,75 @@ function fillExitChoices(p: Posture): void {
     const label = placeName(r.region, r.country);
     seen.set(key, { label, online: (prev?.online ?? false) || r.gatewaysOnline > 0 });
   }
-  select.replaceChildren(el('option', 'Any: the one with the most room'));
+  const extra = [...select.options].filter((o) => o.value && !seen.has(o.value)); // choices added by hand (tests) survive a re-render
+  select.replaceChildren(el('option', t('page.exitAny')));
   select.options[0]!.value = '';
   for (const [value, { label, online }] of seen) {
-    const o = el('option', online ? label : `${label}: offline now`);
+    const o = el('option', online ? label : t('posture.offline', { place: label }));
     o.value = value;
     select.append(o);
   }
+  select.append(...extra);
+  select.value = chosen;
   $('exit-field').hidden = seen.size < 2;
+}
+
+// ---------------------------------------------------------------- language
+
+/** The static page's words: `data-i18n` sets the text, `data-i18n-label` the aria-label. */
+function renderStatic(): void {
+  const lang = currentLanguage();
+  document.documentElement.lang = lang;
+  document.documentElement.dir = directionOf(lang);
+  document.title = t('page.title');
+  for (const e of document.querySelectorAll<HTMLElement>('[data-i18n]')) e.textContent = t(e.dataset['i18n'] as MessageKey);
+  for (const e of document.querySelectorAll<HTMLElement>('[data-i18n-label]')) e.setAttribute('aria-label', t(e.dataset['i18nLabel'] as MessageKey));
+  $<HTMLSelectElement>('lang').value = lang;
+}
+
+/** Every view again, in the current language; the page's state (keys, pass, enrollment, step, focus) is untouched. */
+function rerender(): void {
+  renderStatic();
+  if (statusKey) say(statusKey);
+  renderProblem();
+  renderResult();
+  renderPosture();
+  renderCatalogLine();
+  if (inviteErrKey) $('invite-err').textContent = t(inviteErrKey);
+  if (copyStatusKey) setCopyStatus(copyStatusKey);
+}
+
+async function switchLanguage(tag: Language): Promise<void> {
+  try {
+    await useLanguage(tag);
+  } catch {
+    // The catalog could not be fetched: stay in the language the page is in.
+  }
+  rerender();
+}
+
+function languageSwitch(): void {
+  const select = $<HTMLSelectElement>('lang');
+  select.replaceChildren(
+    ...LANGUAGES.map(({ tag, name }) => {
+      const o = el('option', name);
+      o.value = tag;
+      o.lang = tag;
+      return o;
+    }),
+  );
+  select.value = currentLanguage();
+  select.onchange = () => void switchLanguage(select.value as Language);
 }
 
 // ---------------------------------------------------------------- start
 
+let inviteErrKey: MessageKey | null = null;
+
 function init(): void {
+  languageSwitch();
+  const preferred = pickLanguage(navigator.languages?.length ? navigator.languages : [navigator.language]);
+  if (preferred !== 'en') void switchLanguage(preferred);
   // The pin first: taking the invite clears the address, fragment included. The pin is never sent anywhere.
   const pin = rootPinFromLocation(location);
   session.pin = pin;
@@ -453,26 +661,31 @@ function init(): void {
     const parsed = parseInvite(input.value);
     const err = $('invite-err');
     if (!parsed || 'malformed' in parsed) {
-      err.textContent = parsed ? 'That does not look like a whole DAMM invite. Paste the full link you were sent.' : 'Paste your invite link first.';
+      inviteErrKey = parsed ? 'invite.malformed' : 'invite.empty';
+      err.textContent = t(inviteErrKey);
       err.hidden = false;
       input.setAttribute('aria-invalid', 'true');
       input.focus();
       return;
     }
+    inviteErrKey = null;
     err.hidden = true;
     input.removeAttribute('aria-invalid');
     input.value = '';
     useInvite(parsed.token);
     void createConnection();
   };
+  // Without a pin from the link, say so above the button, before anything is pressed.
+  $('tofu-note').hidden = pin !== null;
   $('start').hidden = false;
-  if (fromLink && 'malformed' in fromLink) showProblem(invalidInviteLink());
+  if (fromLink && 'malformed' in fromLink) showProblem(invalidInviteLink);
   else if (fromLink) useInvite(fromLink.token);
-  void loadPosture(pin).then(() => {
+  const idle = () => $('problem').hidden && $('result').hidden && !session.busy;
+  void Promise.all([serviceCheck(), loadPosture()]).then(([check]) => {
+    // A service that did not verify: say so at once, before the person presses anything (a load failure waits for the button).
+    if (!check.ok && check.failure !== 'unavailable' && !session.busy && $('result').hidden) showProblem(untrusted(check));
     // Invite-only and no invite: say so before the person presses anything.
-    if (session.posture && !session.posture.publicEnrollment && !session.invite && $('problem').hidden && $('result').hidden && !session.busy) {
-      showProblem(inviteOnly());
-    }
+    else if (session.posture && !session.posture.publicEnrollment && !session.invite && idle()) showProblem(inviteOnly);
   });
 }
 

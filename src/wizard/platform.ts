@@ -1,6 +1,9 @@
 /** Which device the person is on, and how to import a tunnel there. */
+import { t, type MessageKey } from './i18n.js';
+
 export type Platform = 'ios' | 'android' | 'macos' | 'windows' | 'linux';
 
+/** Labels are product names, the same in every language. */
 export const PLATFORMS: { id: Platform; label: string }[] = [
   { id: 'ios', label: 'iPhone / iPad' },
   { id: 'android', label: 'Android' },
@@ -18,42 +21,13 @@ export function detectPlatform(ua: string, maxTouchPoints = 0): Platform {
   return 'linux';
 }
 
-/** Steps as text with `{file}` and `{tunnel}` placeholders and `backticks` around commands; one string per list item. */
-export function importSteps(p: Platform): string[] {
-  switch (p) {
-    case 'ios':
-      return [
-        'Install the WireGuard app from the App Store.',
-        'In WireGuard, tap +, then "Create from QR code", and scan the code on this page (open this page on another screen to scan it).',
-        'Only have this iPhone or iPad? Tap "Download {file}", open the file, and share it to WireGuard.',
-        'Allow the VPN configuration when asked, then switch on "{tunnel}".',
-      ];
-    case 'android':
-      return [
-        'Install the WireGuard app from Google Play or F-Droid.',
-        'In WireGuard, tap +, then "Scan from QR code", and scan the code on this page (open this page on another screen to scan it).',
-        'Only have this phone? Tap "Download {file}", then in WireGuard tap + and "Import from file or archive".',
-        'Switch on "{tunnel}" and accept the VPN request.',
-      ];
-    case 'macos':
-      return [
-        'Install WireGuard from the Mac App Store.',
-        'Click "Download {file}".',
-        'In WireGuard, choose "Import tunnel(s) from file" and pick {file} from your Downloads.',
-        'Allow the VPN configuration when asked, then click "Activate".',
-      ];
-    case 'windows':
-      return [
-        'Install WireGuard from wireguard.com/install.',
-        'Click "Download {file}".',
-        'In WireGuard, click "Import tunnel(s) from file" and pick {file} from your Downloads.',
-        'Click "Activate".',
-      ];
-    case 'linux':
-      return [
-        'Install WireGuard tools, for example: `sudo apt install wireguard-tools`',
-        'Click "Download {file}", then move it into place: `sudo install -m 600 ~/Downloads/{file} /etc/wireguard/{file}`',
-        'Bring the tunnel up: `sudo wg-quick up {tunnel}` (and down again: `sudo wg-quick down {tunnel}`). If wg-quick asks for resolvconf, install openresolv.',
-      ];
-  }
+const STEP_COUNT: Record<Platform, number> = { ios: 4, android: 4, macos: 4, windows: 4, linux: 3 };
+
+/**
+ * Steps in the page's language, one string per list item, with `backticks`
+ * around commands; `{file}` and `{tunnel}` are filled from `params` (left as
+ * they are when not given).
+ */
+export function importSteps(p: Platform, params: { file?: string; tunnel?: string } = {}): string[] {
+  return Array.from({ length: STEP_COUNT[p] }, (_, i) => t(`steps.${p}.${i + 1}` as MessageKey, params));
 }

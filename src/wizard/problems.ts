@@ -4,7 +4,8 @@
  * public pass). Never a stack trace; the request id is shown as a reference.
  */
 import { ApiError, NetworkError } from './api.js';
-import { clockTime, waitInWords } from './format.js';
+import { clockTime, dateTime, waitInWords } from './format.js';
+import { t } from './i18n.js';
 
 export interface Problem {
   code: string;
@@ -32,7 +33,7 @@ const base = (code: string, title: string, message: string, more: Partial<Proble
   title,
   message,
   next: [],
-  retry: { label: 'Try again', notBefore: null },
+  retry: { label: t('problem.tryAgain'), notBefore: null },
   inviteForm: false,
   offerPublic: false,
   reference: null,
@@ -40,61 +41,88 @@ const base = (code: string, title: string, message: string, more: Partial<Proble
 });
 
 export function invalidInviteLink(): Problem {
-  return base('invite_malformed', 'This invite link is incomplete', 'The invite in this link is cut off or changed, so it cannot work.', {
-    next: ['Open the whole link again (some apps split long links), or paste it below.', 'Still stuck? Ask the person who sent it for a new invite.'],
+  return base('invite_malformed', t('problem.inviteMalformed.title'), t('problem.inviteMalformed.message'), {
+    next: [t('problem.inviteMalformed.next1'), t('problem.stillStuck')],
     retry: null,
     inviteForm: true,
   });
 }
 
 export function inviteOnly(): Problem {
-  return base('public_minting_disabled', 'This service is invite-only', 'New connections need an invite from the people who run this DAMM service.', {
-    next: ['Ask them for an invite link, then open that link.', 'Already have one? Paste it below.'],
+  return base('public_minting_disabled', t('problem.inviteOnly.title'), t('problem.inviteOnly.message'), {
+    next: [t('problem.inviteOnly.next1'), t('problem.inviteOnly.next2')],
     retry: null,
     inviteForm: true,
   });
 }
 
 /**
- * Enrolled, but the gateway in the answer could not be checked against the
- * service's signed gateway list: no configuration is shown (core/door-binding.ts).
- * `message` is the sentence saying what did not match.
+ * Enrolled, but the gateway in the answer could not be bound to the service's
+ * signed gateway list: no configuration is shown (core/door-binding.ts).
+ * `err` is core's refusal; its reason (and the fields that differ) pick the sentence.
  */
-export function unverifiedDoor(message: string): Problem {
-  return base('door_unverified', 'No configuration: the gateway could not be checked', message, {
-    next: [
-      'Try again later, or from another network: a public Wi-Fi or a proxy may be changing what the service sends you.',
-      'If it happens again, tell the people who run this service what this page said.',
-    ],
+export function unverifiedDoor(err: unknown): Problem {
+  const details = (err as { details?: { reason?: string; fields?: string[] } } | undefined)?.details;
+  const fields = details?.fields ?? [];
+  const message =
+    details?.reason === 'door_not_in_catalog'
+      ? t('problem.door.notInCatalog')
+      : details?.reason === 'door_mismatch'
+        ? t(fields.includes('publicKey') ? 'problem.door.mismatchKey' : fields.includes('endpoint') ? 'problem.door.mismatchAddress' : 'problem.door.mismatch')
+        : t('problem.door.unknown');
+  return base('door_unverified', t('problem.door.title'), message, {
+    next: [t('problem.door.next1'), t('problem.door.next2')],
   });
+}
+
+/** Why the service could not be trusted (catalog-check.ts's TrustFailure, without `unavailable`, which is a load failure told by describeProblem). */
+export type UntrustedKind = 'pin_malformed' | 'pin_mismatch' | 'root_invalid' | 'catalog_invalid' | 'catalog_expired';
+
+/**
+ * The service did not pass the check the page runs before enrolling
+ * (catalog-check.ts): nothing was enrolled, no config is shown. One sentence
+ * per kind, each saying what happened and what to do; the codes are
+ * `trust_<kind>`.
+ */
+export function untrustedService(kind: UntrustedKind, cause?: unknown): Problem {
+  const nothingSent = t('trust.nothingSent');
+  switch (kind) {
+    case 'pin_mismatch':
+      return base('trust_pin_mismatch', t('trust.pinMismatch.title'), t('trust.pinMismatch.message'), { next: [nothingSent, t('trust.pinMismatch.next')], retry: null });
+    case 'pin_malformed':
+      return base('trust_pin_malformed', t('trust.pinMalformed.title'), t('trust.pinMalformed.message'), { next: [nothingSent, t('trust.pinMalformed.next')], retry: null });
+    case 'root_invalid':
+      return base('trust_root_invalid', t('trust.root.title'), t('trust.root.message'), { next: [nothingSent] });
+    case 'catalog_invalid':
+      return base('trust_catalog_invalid', t('trust.catalog.title'), t('trust.catalog.message'), { next: [nothingSent] });
+    case 'catalog_expired': {
+      const until = (cause as { details?: { expiresAt?: unknown } } | undefined)?.details?.expiresAt;
+      return base('trust_catalog_expired', t('trust.expired.title'), t('trust.expired.message', { until: typeof until === 'string' ? dateTime(new Date(until)) : '?' }), { next: [nothingSent] });
+    }
+  }
 }
 
 export function describeProblem(err: unknown, ctx: ProblemContext): Problem {
   const now = ctx.now ?? new Date();
   if (err instanceof NetworkError) {
-    return base('network', 'We can’t reach DAMM', err.message === 'timeout' ? 'The service did not answer in time.' : 'This device could not reach the service.', {
-      next: [
-        'Check that you are online, then try again.',
-        'If a VPN is switched on, switch it off and try again.',
-        'Some networks block sites like this one: try another network, such as mobile data.',
-      ],
+    return base('network', t('problem.network.title'), t(err.message === 'timeout' ? 'problem.network.timeout' : 'problem.network.unreachable'), {
+      next: [t('problem.network.next1'), t('problem.network.next2'), t('problem.network.next3')],
     });
   }
   if (!(err instanceof ApiError)) {
-    return base('page_error', 'Something went wrong in this page', 'This browser could not finish the step.', {
-      next: ['Try again. If it keeps failing, reload the page or try another browser.'],
-    });
+    return base('page_error', t('problem.page.title'), t('problem.page.message'), { next: [t('problem.page.next1')] });
   }
   const reference = err.requestId;
-  const inviteWord = ctx.usingInvite ? 'invite' : 'pass';
+  const invite = ctx.usingInvite;
   const canGoPublic = ctx.usingInvite && ctx.publicEnrollment !== false;
+  const askNew = { next: [t('problem.askNewInvite')], retry: null, inviteForm: true, offerPublic: canGoPublic, reference };
   switch (err.code) {
     case 'rate_limited': {
       const wait = err.retryAfterSeconds ?? 3600;
       const at = new Date(now.getTime() + wait * 1000);
-      return base(err.code, 'Too many new connections from your network', `This service limits how many connections one network can create each hour. You can try again at ${clockTime(at)} (in ${waitInWords(wait)}).`, {
-        next: ['Wait until then and press "Try again", or use another network.', 'Have an invite? Paste it below: invites are not limited this way.'],
-        retry: { label: 'Try again', notBefore: at },
+      return base(err.code, t('problem.rateLimited.title'), t('problem.rateLimited.message', { time: clockTime(at), wait: waitInWords(wait) }), {
+        next: [t('problem.rateLimited.next1'), t('problem.rateLimited.next2')],
+        retry: { label: t('problem.tryAgain'), notBefore: at },
         inviteForm: true,
         reference,
       });
@@ -102,57 +130,30 @@ export function describeProblem(err: unknown, ctx: ProblemContext): Problem {
     case 'public_minting_disabled':
       return { ...inviteOnly(), reference };
     case 'pass_used':
-      return base(err.code, `This ${inviteWord} has already been used`, `Every use of this ${inviteWord} has been taken, so it cannot connect another device.`, {
-        next: ['Ask the person who sent it for a new invite, then open the new link or paste it below.'],
-        retry: null,
-        inviteForm: true,
-        offerPublic: canGoPublic,
-        reference,
-      });
+      return base(err.code, t(invite ? 'problem.passUsed.invite' : 'problem.passUsed.pass'), t(invite ? 'problem.passUsed.messageInvite' : 'problem.passUsed.messagePass'), askNew);
     case 'pass_expired':
-      return base(err.code, `This ${inviteWord} has expired`, `Invites only work for a limited time, and this one has run out.`, {
-        next: ['Ask the person who sent it for a new invite, then open the new link or paste it below.'],
-        retry: null,
-        inviteForm: true,
-        offerPublic: canGoPublic,
-        reference,
-      });
+      return base(err.code, t(invite ? 'problem.passExpired.invite' : 'problem.passExpired.pass'), t('problem.passExpired.message'), askNew);
     case 'invalid_pass':
-      return base(err.code, `This ${inviteWord} doesn’t work`, 'The service does not know this invite: it may have been withdrawn, or the link was changed.', {
-        next: ['Open the whole link again, or paste it below.', 'Still stuck? Ask the person who sent it for a new invite.'],
-        retry: null,
-        inviteForm: true,
-        offerPublic: canGoPublic,
-        reference,
+      return base(err.code, t(invite ? 'problem.invalidPass.invite' : 'problem.invalidPass.pass'), t('problem.invalidPass.message'), {
+        ...askNew,
+        next: [t('problem.invalidPass.next1'), t('problem.stillStuck')],
       });
     case 'no_gateway_available':
-      return base(err.code, 'No gateway is available right now', 'Every DAMM gateway is offline at the moment, so there is nowhere to connect you. Nothing was used up.', {
-        next: ['Try again in a few minutes.', 'The service status below shows when gateways are back.'],
-        reference,
-      });
+      return base(err.code, t('problem.noGateway.title'), t('problem.noGateway.message'), { next: [t('problem.noGateway.next1'), t('problem.noGateway.next2')], reference });
     case 'address_pool_exhausted':
-      return base(err.code, 'This service is full', 'Every tunnel address is in use; the people who run it need to make room.', {
-        next: ['Try again later, or tell the people who run this service.'],
-        reference,
-      });
+      return base(err.code, t('problem.full.title'), t('problem.full.message'), { next: [t('problem.full.next1')], reference });
     case 'store_unavailable': {
       const wait = err.retryAfterSeconds ?? 5;
-      return base(err.code, 'DAMM is briefly unavailable', `The service cannot reach its database right now. Try again in ${waitInWords(wait)}.`, {
-        next: ['Press "Try again" in a moment. If it keeps failing, tell the people who run this service and quote the reference below.'],
-        retry: { label: 'Try again', notBefore: new Date(now.getTime() + wait * 1000) },
+      return base(err.code, t('problem.store.title'), t('problem.store.message', { wait: waitInWords(wait) }), {
+        next: [t('problem.store.next1')],
+        retry: { label: t('problem.tryAgain'), notBefore: new Date(now.getTime() + wait * 1000) },
         reference,
       });
     }
     default:
       if (err.status >= 500 || err.status === 0) {
-        return base(err.code, 'Something went wrong on DAMM’s side', 'The service could not finish your request. Nothing was used up.', {
-          next: ['Try again in a moment. If it keeps failing, tell the people who run this service and quote the reference below.'],
-          reference,
-        });
+        return base(err.code, t('problem.server.title'), t('problem.server.message'), { next: [t('problem.server.next1')], reference });
       }
-      return base(err.code, 'The service refused this request', err.message, {
-        next: ['Try again. If it keeps failing, reload the page and start over.'],
-        reference,
-      });
+      return base(err.code, t('problem.refused.title'), t('problem.refused.message', { code: err.code }), { next: [t('problem.refused.next1')], reference });
   }
 }

@@ -9,7 +9,7 @@ import { fromBase64, toHex } from '../../src/core/bytes.js';
 import type { Envelope, SigningKey } from '../../src/core/envelope.js';
 import { DammError } from '../../src/core/errors.js';
 import { buildRoot, signRoot } from '../../src/core/trust/root.js';
-import { nodeAtomicFs, STATE_FILE, TrustClient, TrustStateStore, type AtomicFs, type TrustFetcher } from '../../src/client/trust-state.js';
+import { memoryTrustStore, nodeAtomicFs, STATE_FILE, TrustClient, TrustStateStore, type AtomicFs, type TrustFetcher } from '../../src/client/trust-state.js';
 import { T0, MIN, DAY, at, key, signCatalog, type CatalogBody } from '../helpers/trust-fixtures.js';
 
 
@@ -195,6 +195,25 @@ describe('TrustClient', () => {
     assert.equal((await c.updateRoot()).root.version, 3);
     assert.equal((await c.updateRoot()).root.version, 5);
     assert.equal((await c.updateRoot()).walked, 0);
+  });
+
+  it('walkMustFinish (a client that keeps nothing, the page): a chain longer than maxRootWalk is refused, not cut short', async () => {
+    const repo = new Repo(...[1, 2, 3, 4].map((v) => root(v)));
+    const c = new TrustClient({ store: memoryTrustStore(), fetcher: repo, bootstrapRoot: repo.roots.get(1)!, clock: () => T0, maxRootWalk: 2, walkMustFinish: true });
+    await assert.rejects(c.updateRoot(), isCode('trust_invalid', 'root_walk_too_long'));
+    assert.deepEqual(repo.rootFetches, [2, 3, 4], 'one more than the walk allows, to know the chain goes on');
+    const fits = new TrustClient({ store: memoryTrustStore(), fetcher: repo, bootstrapRoot: repo.roots.get(1)!, clock: () => T0, maxRootWalk: 3, walkMustFinish: true });
+    assert.equal((await fits.updateRoot()).root.version, 4);
+  });
+
+  it('refreshCatalog verifies against the root trusted now without walking, so a root failure and a catalog failure are told apart', async () => {
+    const repo = new Repo(root(1));
+    repo.catalog = signCatalog(cat(1), [C2]); // a key root v1 does not certify
+    const c = new TrustClient({ store: memoryTrustStore(), fetcher: repo, bootstrapRoot: repo.roots.get(1)!, clock: () => T0 });
+    await c.updateRoot();
+    repo.rootFetches = [];
+    await assert.rejects(c.refreshCatalog(), isCode('signature_invalid'));
+    assert.deepEqual(repo.rootFetches, []);
   });
 
   it('an expired final root is persisted (it is genuine) but refused for use', async () => {

@@ -17,9 +17,11 @@ import {
   trustRoot,
   verifyNextRoot,
   verifyRootChain,
+  walkRootChain,
   type BuildRootInput,
 } from '../../src/core/trust/root.js';
 import { T0, DAY, at, key } from '../helpers/trust-fixtures.js';
+import { checkRootSha256, claimedRootVersion, envelopePayloadSha256, parseRootSha256 } from '../../src/core/trust/pin.js';
 
 const [R1, R2, R3, C1, C2, A1, A2] = ['r1', 'r2', 'r3', 'c1', 'c2', 'a1', 'a2'].map(key) as [SigningKey, SigningKey, SigningKey, SigningKey, SigningKey, SigningKey, SigningKey];
 const win = (k: SigningKey, from = at(-DAY), to = at(365 * DAY)) => ({ publicKey: k.publicKey, notBefore: from, notAfter: to });
@@ -142,6 +144,40 @@ describe('trusting and walking roots', () => {
     assert.equal(up.root.version, 10);
     assert.equal(up.walked.length, 9);
     assert.deepEqual(up.rotatedRoles, ['catalog', 'admission']);
+  });
+
+  it('walkRootChain keeps the verified progress and returns the refusal instead of throwing (TUF 5.3.7)', () => {
+    const v1 = signRoot(buildRoot(input()), [R1]);
+    const v2 = signRoot(buildRoot(input({ version: 2, catalog: { keys: [win(C2)], threshold: 1 } })), [R1]);
+    const forgedV3 = signRoot(buildRoot(input({ version: 3, root: { keys: [R2.publicKey], threshold: 1 } })), [R2]);
+    const walk = walkRootChain(trustRoot(v1), [v1, v2, forgedV3]);
+    assert.equal(walk.root.version, 2, 'v2 was verified and is kept');
+    assert.deepEqual(walk.rotatedRoles, ['catalog']);
+    assert.ok(walk.failure instanceof DammError && walk.failure.code === 'signature_invalid', String(walk.failure));
+    code(() => verifyRootChain(trustRoot(v1), [v2, forgedV3], T0), 'signature_invalid');
+    // Too long a chain: the walk stops at maxWalk and says so.
+    const v3 = signRoot(buildRoot(input({ version: 3 })), [R1]);
+    const long = walkRootChain(trustRoot(v1), [v2, v3], { maxWalk: 1 });
+    assert.equal(long.root.version, 2);
+    assert.equal((long.failure as DammError).details?.['reason'], 'root_walk_too_long');
+    assert.equal(walkRootChain(trustRoot(v1), [v2, v3]).failure, null);
+  });
+
+  it('one pin rule for every client: 64 hex digits, any case, blanks trimmed; the digest is of the payload bytes', () => {
+    const env = signRoot(buildRoot(input()), [R1]);
+    const sha = toHex(sha256(fromBase64(env.payload)!));
+    assert.equal(envelopePayloadSha256(env), sha);
+    assert.equal(trustRoot(env, { pinnedSha256: sha }).payloadSha256, sha);
+    assert.equal(parseRootSha256(` ${sha.toUpperCase()}\n`), sha);
+    assert.equal(parseRootSha256(sha.slice(0, 63)), null);
+    assert.equal(parseRootSha256(`${sha.slice(0, 63)}g`), null);
+    assert.equal(checkRootSha256(sha, '--root-sha256'), sha);
+    assert.throws(() => checkRootSha256('abc', '--root-sha256'), (e: unknown) => e instanceof DammError && e.code === 'invalid_argument' && /--root-sha256 must be the 64-hex-digit sha256/.test(e.message));
+    assert.equal(envelopePayloadSha256({ payload: 42 }), null);
+    assert.equal(envelopePayloadSha256(null), null);
+    assert.equal(claimedRootVersion(env), 1);
+    assert.equal(claimedRootVersion({ payload: toBase64(utf8.encode('{"version":-3}')) }), null);
+    assert.equal(claimedRootVersion({ payload: 'not base64!' }), null);
   });
 
   it('key windows: notBefore gets the skew allowance, notAfter none', () => {

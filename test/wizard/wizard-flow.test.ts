@@ -66,6 +66,7 @@ test('public mode: key made in the page, pass minted, enrolled, config rendered,
   // No pin in the link: the root is trusted on first use from this server, and the panel says so.
   assert.equal(await page.locator('#posture-catalog').getAttribute('data-pin'), 'server');
   assert.match(await page.locator('#posture-catalog').innerText(), /checked in this page against the service's root of trust \(version 1\)\. The root of trust was taken on first use from this server\./);
+  assert.ok(await page.locator('#tofu-note').isVisible(), 'trust on first use is said above the button');
   await screenshots(page, '01-start');
   const { traffic, errors } = await runFlow(page, `${cp.url}/get/`);
   await screenshots(page, '02-ready-desktop-linux');
@@ -222,7 +223,7 @@ function assertPinNeverSent(exchanges: Exchange[], pin: string) {
   }
 }
 
-test('invite link pins the root: a pin that does not match says the catalog could not be verified; the invite still works', async () => {
+test('invite link pins the root: a pin that does not match stops the page before it enrolls (the invite stays unspent); the right pin connects with the same invite', async () => {
   const invite = await cp.op('POST', '/v1/operator/invites', { uses: 1 });
   const good = new URL(invite.body.link);
   const wrongPin = 'ab'.repeat(32);
@@ -235,13 +236,18 @@ test('invite link pins the root: a pin that does not match says the catalog coul
   assert.equal(await line.getAttribute('data-pin'), 'invite');
   const text = await line.innerText();
   assert.match(text, /could not be verified \(Root does not match the pinned sha256\.\)/);
-  assert.match(text, /The root of trust was pinned by your invite link\./);
+  assert.match(text, /The root of trust was pinned by your invite link\. No connection was made\./);
   assert.ok(await page.locator('#invite-note').isVisible(), 'the invite was still taken from ?invite=…#root=…');
+  // Verify first: the page refuses before it sends anything (test/wizard/wizard-verify-first.test.ts covers every kind).
+  await page.locator('#problem[data-code="trust_pin_mismatch"]').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#go').isVisible(), false);
   assert.equal(new URL(page.url()).search + new URL(page.url()).hash, '', 'invite and pin left the address bar');
   await screenshots(page, '13-posture-pin-mismatch');
-  assertPinNeverSent(await traffic.settled(), wrongPin);
+  const refused = await traffic.settled();
+  assertPinNeverSent(refused, wrongPin);
+  assert.deepEqual(refused.filter((e) => e.method !== 'GET').map((e) => e.url), [], 'nothing enrolled, nothing minted');
 
-  // The same invite with the pin its link carries: verified, and enrollment goes on with the invite.
+  // The same invite with the pin its link carries: verified, and enrollment goes on with the invite (still unspent).
   const page2 = await newPage(browser);
   const { traffic: t2 } = await runFlow(page2, invite.body.link);
   assert.equal(await page2.locator('#posture-catalog').getAttribute('data-verified'), 'true');
@@ -257,6 +263,7 @@ test('invite link pins the root: a pin that does not match says the catalog coul
   const cut = page3.locator('#posture-catalog[data-verified="false"]');
   await cut.waitFor();
   assert.match(await cut.innerText(), /root-of-trust pin in your link is not a 64-character sha256/);
+  await page3.locator('#problem[data-code="trust_pin_malformed"]').waitFor({ state: 'visible' });
   await Promise.all([page.context().close(), page2.context().close(), page3.context().close()]);
 });
 
@@ -393,6 +400,9 @@ test('posture panel: a catalog whose signature does not verify is reported, not 
   const line = page.locator('#posture-catalog[data-verified="false"]');
   await line.waitFor();
   assert.match(await line.innerText(), /could not be verified/);
+  // And the page stops there: no button, the refusal in words.
+  await page.locator('#problem[data-code="trust_catalog_invalid"]').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#go').isVisible(), false);
   await screenshots(page, '10-posture-catalog-unverified');
   await page.context().close();
 });

@@ -8,11 +8,9 @@
  * the same `verifyNextRoot` step clients run (signed by a threshold of the
  * previous root's keys AND of its own, exactly N+1).
  */
-import { sha256 } from '@noble/hashes/sha2.js';
-import { fromBase64, toHex } from '../../core/bytes.js';
 import type { Envelope } from '../../core/envelope.js';
 import { DammError } from '../../core/errors.js';
-import { trustRoot, verifyNextRoot, type VerifiedRoot } from '../../core/trust/index.js';
+import { envelopePayloadSha256, trustRoot, verifyNextRoot, walkRootChain, type VerifiedRoot } from '../../core/trust/index.js';
 import { withTx, type Db, type Queryable } from '../../store/db.js';
 import { audit } from '../../store/audit.js';
 
@@ -75,9 +73,9 @@ export async function listRoots(q: Queryable, opts: { after?: number } = {}): Pr
 }
 
 export function payloadSha256Of(envelope: Envelope): string {
-  const bytes = typeof envelope?.payload === 'string' ? fromBase64(envelope.payload) : null;
-  if (!bytes) throw new DammError('signature_invalid', 'Root envelope payload is not valid base64.');
-  return toHex(sha256(bytes));
+  const sha = envelopePayloadSha256(envelope);
+  if (sha === null) throw new DammError('signature_invalid', 'Root envelope payload is not valid base64.');
+  return sha;
 }
 
 /**
@@ -92,19 +90,18 @@ export async function loadVerifiedChain(q: Queryable, opts: { pinnedSha256?: str
 }
 
 export function verifyPublishedChain(roots: PublishedRoot[], opts: { pinnedSha256?: string; from?: VerifiedRoot } = {}): VerifiedRoot {
-  let current = opts.from ?? null;
-  for (const r of roots) {
-    if (current === null) {
-      if (r.version !== 1) throw new DammError('trust_invalid', `The published root chain starts at version ${r.version}, not 1.`);
-      current = trustRoot(r.envelope, opts.pinnedSha256 ? { pinnedSha256: opts.pinnedSha256 } : {});
-    } else if (r.version <= current.version) {
-      continue;
-    } else {
-      current = verifyNextRoot(current, r.envelope);
-    }
+  let start = opts.from ?? null;
+  if (start === null) {
+    const first = roots[0];
+    if (!first) throw new DammError('trust_invalid', 'No root is published.');
+    if (first.version !== 1) throw new DammError('trust_invalid', `The published root chain starts at version ${first.version}, not 1.`);
+    start = trustRoot(first.envelope, opts.pinnedSha256 ? { pinnedSha256: opts.pinnedSha256 } : {});
   }
-  if (!current) throw new DammError('trust_invalid', 'No root is published.');
-  return current;
+  const from = start.version;
+  // The same walk every client runs (core's walkRootChain), over the whole chain: a root the store holds is one a client would accept.
+  const walk = walkRootChain(start, roots.filter((r) => r.version > from).map((r) => r.envelope), { maxWalk: Number.MAX_SAFE_INTEGER });
+  if (walk.failure !== null) throw walk.failure;
+  return walk.root;
 }
 
 /**

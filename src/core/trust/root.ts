@@ -31,6 +31,7 @@ import {
   type TrustedKey,
 } from '../envelope.js';
 import { DammError } from '../errors.js';
+import { envelopePayloadSha256 } from './pin.js';
 import { checkNow, formatTimestamp, parseTimestamp, withinWindow } from './time.js';
 
 export const ROLE_NAMES = ['root', 'catalog', 'admission'] as const;
@@ -491,12 +492,50 @@ export interface RootUpdate {
   rotatedRoles: OnlineRole[];
 }
 
-function payloadShaOf(candidate: unknown): string | null {
-  if (typeof candidate !== 'object' || candidate === null) return null;
-  const p = (candidate as { payload?: unknown }).payload;
-  if (typeof p !== 'string' || p.length > (MAX_PAYLOAD_BYTES * 4) / 3 + 4) return null;
-  const bytes = fromBase64(p);
-  return bytes ? toHex(sha256(bytes)) : null;
+/** A walk's outcome, progress included: a later bad version must not undo what an earlier one revoked (TUF 5.3.7). */
+export interface RootWalk extends RootUpdate {
+  /** Why the walk stopped early (the first refused candidate), or null when every candidate was taken. */
+  failure: unknown;
+}
+
+/**
+ * The one root-chain walk (TUF 5.3.3-5.3.9) every client runs, over
+ * candidates ordered by version: N -> N+1 -> ... one step at a time through
+ * `verifyNextRoot`, never skipping; at most `maxWalk` steps; a re-offer of
+ * the currently trusted root's exact bytes is skipped. It never throws on a
+ * bad candidate: it stops there and returns the verified progress with the
+ * refusal, so a stateful client can keep that progress. Freshness of the
+ * final root is the caller's step (`assertRootFresh`, 5.3.10):
+ * `verifyRootChain` for a client that keeps nothing, `TrustClient` for one
+ * that persists, and not at all for the control plane checking what it
+ * publishes.
+ */
+export function walkRootChain(trusted: VerifiedRoot, candidates: readonly unknown[], opts: { maxWalk?: number } = {}): RootWalk {
+  assertVerified(trusted);
+  const maxWalk = opts.maxWalk ?? MAX_ROOT_WALK;
+  if (!Number.isSafeInteger(maxWalk) || maxWalk < 0) throw new DammError('invalid_argument', 'maxWalk must be a non-negative integer.');
+  if (!Array.isArray(candidates)) throw new DammError('invalid_argument', 'candidates must be an array of envelopes.');
+  let current = trusted;
+  const walked: VerifiedRoot[] = [];
+  const rotated = new Set<OnlineRole>();
+  let failure: unknown = null;
+  for (const candidate of candidates) {
+    if (envelopePayloadSha256(candidate) === current.payloadSha256) continue;
+    if (walked.length >= maxWalk) {
+      failure = new DammError('trust_invalid', `More than ${maxWalk} root versions offered in one update.`, { details: { reason: 'root_walk_too_long' } });
+      break;
+    }
+    try {
+      const next = verifyNextRoot(current, candidate);
+      for (const role of rotatedRoles(current, next)) rotated.add(role);
+      walked.push(next);
+      current = next;
+    } catch (err) {
+      failure = err;
+      break;
+    }
+  }
+  return { root: current, walked, rotatedRoles: ONLINE_ROLES.filter((r) => rotated.has(r)), failure };
 }
 
 /**
@@ -511,26 +550,9 @@ export function verifyRootChain(
   now: Date,
   opts: { maxWalk?: number } = {},
 ): RootUpdate {
-  assertVerified(trusted);
   checkNow(now);
-  const maxWalk = opts.maxWalk ?? MAX_ROOT_WALK;
-  if (!Number.isSafeInteger(maxWalk) || maxWalk < 0) throw new DammError('invalid_argument', 'maxWalk must be a non-negative integer.');
-  if (!Array.isArray(candidates)) throw new DammError('invalid_argument', 'candidates must be an array of envelopes.');
-  let current = trusted;
-  const walked: VerifiedRoot[] = [];
-  const rotated = new Set<OnlineRole>();
-  for (const candidate of candidates) {
-    if (payloadShaOf(candidate) === current.payloadSha256) continue;
-    if (walked.length >= maxWalk) {
-      throw new DammError('trust_invalid', `More than ${maxWalk} root versions offered in one update.`, {
-        details: { reason: 'root_walk_too_long' },
-      });
-    }
-    const next = verifyNextRoot(current, candidate);
-    for (const role of rotatedRoles(current, next)) rotated.add(role);
-    walked.push(next);
-    current = next;
-  }
-  assertRootFresh(current, now);
-  return { root: current, walked, rotatedRoles: ONLINE_ROLES.filter((r) => rotated.has(r)) };
+  const { failure, ...update } = walkRootChain(trusted, candidates, opts);
+  if (failure !== null) throw failure;
+  assertRootFresh(update.root, now);
+  return update;
 }
