@@ -194,9 +194,10 @@ export class NetnsKit {
     process.once('exit', this.onExit);
   }
 
-  /** Create a network namespace (loopback up) owned by this kit. */
-  async namespace(): Promise<string> {
-    const ns = `${NETNS_PREFIX}${PID36}-${rand(6)}`;
+  /** Create a network namespace (loopback up) owned by this kit; `tag` (a few letters) names the test that made it. */
+  async namespace(tag = ''): Promise<string> {
+    if (!/^[a-z0-9]{0,8}$/.test(tag)) throw new Error(`namespace tag "${tag}": up to 8 lowercase letters and digits`);
+    const ns = `${NETNS_PREFIX}${PID36}-${tag}${rand(6)}`;
     await runOk(['ip', 'netns', 'add', ns]);
     this.namespaces.push(ns);
     await runOk(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
