@@ -20,7 +20,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { NetnsKit, type WireguardGoHandle } from '../helpers/netns.js';
-import { startTestControlPlane, registerTestGateway, type TestControlPlane } from '../helpers/control-plane.js';
+import { startTestControlPlane, registerTestGateway, retryingStoreUnavailable, type TestControlPlane } from '../helpers/control-plane.js';
 import { wgKeyPair } from '../helpers/keys.js';
 import { renderClientConfig } from '../../src/core/wg-config.js';
 import { activeLines, clientUpFromConf, damm, peerLines, ping, rootVeth, whoamiFrom, wgShow, type Proc } from './kit.js';
@@ -43,7 +43,7 @@ let invite: string;
 
 async function enroll(): Promise<{ privateKey: string; publicKey: string; body: any }> {
   const kp = wgKeyPair();
-  const r = await cp.call('POST', '/v1/enroll', { installPass: invite, publicKey: kp.publicKey, region: 'NL' });
+  const r = await retryingStoreUnavailable('an enrollment', () => cp.call('POST', '/v1/enroll', { installPass: invite, publicKey: kp.publicKey, region: 'NL' }));
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return { ...kp, body: r.body };
 }

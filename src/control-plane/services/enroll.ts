@@ -19,20 +19,23 @@ import type { Ctx, DeviceRow } from '../context.js';
 /**
  * Devices per gateway as placement counts them: the committed count, re-read
  * every few seconds (a fair spread needs no exact count per enrollment),
- * plus the devices this process placed since that read started. Without the
- * second part every enrollment in a burst would see the same counts and go to
- * the same gateway. Another process's placements show up at its next re-read;
- * until then each process deals its own share evenly, so the sum stays even
- * (src/core/placement.ts). Kept per database handle, as two processes would
- * keep it, so two control planes in one test process do not share it.
+ * plus what this process placed that the count cannot show yet: enrollments
+ * still in their transaction, and those committed after the count was read.
+ * Without that every enrollment of a burst would see the same counts and go
+ * to the same gateway (measured: 0/300/0). Another process's placements show
+ * up at its next re-read; until then each process deals its own share evenly,
+ * so the sum stays even (src/core/placement.ts). Kept per database handle, as
+ * two processes would keep it, so two control planes in one test process do
+ * not share it.
  */
 class PlacementLoad {
-  private snapshot: { at: number; counts: Promise<Map<string, number>>; placedSince: Map<string, number> } | null = null;
+  private snapshot: { at: number; counts: Promise<Map<string, number>>; committedSince: Map<string, number> } | null = null;
+  private readonly inFlight = new Map<string, number>();
 
   constructor(private readonly ttlMs: number) {}
 
-  /** The counts to place against, and the tally that placements made with them go into. */
-  async read(ctx: Pick<Ctx, 'db' | 'clock'>): Promise<{ load: (gatewayId: string) => number; placed: Map<string, number> }> {
+  /** The counts to place against (synchronous once read, so a decision and placing() see the same state). */
+  async read(ctx: Pick<Ctx, 'db' | 'clock'>): Promise<(gatewayId: string) => number> {
     const t = ctx.clock.now().getTime();
     let s = this.snapshot;
     if (!s || t < s.at || t - s.at >= this.ttlMs) {
@@ -41,17 +44,30 @@ class PlacementLoad {
           "SELECT gateway_id, count(*) AS n FROM devices WHERE state = 'active' AND gateway_id IS NOT NULL GROUP BY gateway_id",
         )
         .then((r) => new Map(r.rows.map((x) => [x.gateway_id, Number(x.n)])));
-      const mine = { at: t, counts, placedSince: new Map<string, number>() };
+      const mine = { at: t, counts, committedSince: new Map<string, number>() };
       this.snapshot = s = mine;
       counts.catch(() => {
         if (this.snapshot === mine) this.snapshot = null; // a failed read is never kept
       });
     }
     const counts = await s.counts;
-    const placed = s.placedSince;
-    return { load: (id) => (counts.get(id) ?? 0) + (placed.get(id) ?? 0), placed };
+    const since = s.committedSince;
+    return (id) => (counts.get(id) ?? 0) + (since.get(id) ?? 0) + (this.inFlight.get(id) ?? 0);
+  }
+
+  /** A device was just placed on `id`; its transaction starts. */
+  placing(id: string): void {
+    bump(this.inFlight, id, 1);
+  }
+
+  /** Its transaction ended: committed (the current count, read before, cannot show it) or rolled back. */
+  settled(id: string, committed: boolean): void {
+    bump(this.inFlight, id, -1);
+    if (committed && this.snapshot) bump(this.snapshot.committedSince, id, 1);
   }
 }
+
+const bump = (m: Map<string, number>, id: string, by: number) => m.set(id, (m.get(id) ?? 0) + by);
 
 const loads = new WeakMap<object, PlacementLoad>();
 function placementLoad(ctx: Pick<Ctx, 'db'>): PlacementLoad {
@@ -59,8 +75,6 @@ function placementLoad(ctx: Pick<Ctx, 'db'>): PlacementLoad {
   if (!l) loads.set(ctx.db, (l = new PlacementLoad(5000)));
   return l;
 }
-
-const bump = (m: Map<string, number>, id: string, by: number) => m.set(id, (m.get(id) ?? 0) + by);
 
 /** A freed offset if there is one, else a fresh one from the sequence: one round trip. */
 async function takeAddressOffset(q: Queryable, maxOffset: number): Promise<number> {
@@ -80,8 +94,9 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
   parseWireGuardPublicKey(req.publicKey);
   const now = ctx.clock.now();
   const requested = { region: req.region?.toUpperCase() ?? null, exitCountry: req.exitCountry?.toUpperCase() ?? null };
-  const [gateways, load] = await Promise.all([cachedGateways(ctx), placementLoad(ctx).read(ctx)]);
-  // From here to bump() nothing awaits: concurrent enrollments in this process see each other's choices.
+  const loads = placementLoad(ctx);
+  const [gateways, load] = await Promise.all([cachedGateways(ctx), loads.read(ctx)]);
+  // From here to placing() nothing awaits: concurrent enrollments in this process see each other's choices.
   const candidates: Candidate[] = gateways
     .filter((g) => g.registered_at && g.wg_public_key && g.endpoints.length > 0)
     .map((g) => ({
@@ -91,11 +106,11 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
       country: g.country,
       online: isOnline(ctx, g, now),
       drained: !!g.drained_at,
-      load: load.load(g.id),
+      load: load(g.id),
       tiers: g.endpoints.map((e) => e.tier),
     }));
   const placed = place(requested, candidates);
-  if (placed) bump(load.placed, placed.gatewayId, 1);
+  if (placed) loads.placing(placed.gatewayId);
 
   let enrolled: { device: DeviceRow; decision: NonNullable<typeof placed> };
   try {
@@ -144,8 +159,9 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
       await ctx.admissions.deviceAdmitted(tx, row);
       return { device: row, decision };
     });
+    loads.settled(enrolled.decision.gatewayId, true);
   } catch (err) {
-    if (placed) bump(load.placed, placed.gatewayId, -1); // it did not land there after all
+    if (placed) loads.settled(placed.gatewayId, false); // it did not land there after all
     throw err;
   }
   const { device, decision } = enrolled;
