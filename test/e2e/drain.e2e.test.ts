@@ -71,13 +71,10 @@ before(async () => {
   const add = await cp.op('POST', '/v1/operator/gateways', { region: 'NL', country: 'NL', name: 'gw16-a' });
   gatewayA = add.body.gatewayId;
   gatewayB = await registerTestGateway(cp, { publicKey: wgKeyPair().publicKey, region: 'NL', country: 'NL', host: '192.0.2.16', egressIps: ['192.0.2.16'] });
-  const beat = async () => {
-    let seq = 1;
-    heartbeats = setInterval(() => {
-      void cp.call('POST', `/v1/gateways/${gatewayB.gatewayId}/heartbeat`, { seq: ++seq, peers: [] }, { authorization: `Bearer ${gatewayB.credential}` });
-    }, 3000);
-  };
-  await beat();
+  let seq = 1;
+  heartbeats = setInterval(() => {
+    void cp.call('POST', `/v1/gateways/${gatewayB.gatewayId}/heartbeat`, { seq: ++seq, peers: [] }, { authorization: `Bearer ${gatewayB.credential}` });
+  }, 3000);
 
   gwWg = await kit.startWireguardGo(ns.gw);
   clWg = await kit.startWireguardGo(ns.cl);

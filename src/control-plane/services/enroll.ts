@@ -11,6 +11,7 @@ import { parseWireGuardPublicKey } from '../../core/wg-key.js';
 import { addressesFor } from '../../core/ipam.js';
 import { place, type Candidate } from '../../core/placement.js';
 import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
+import { memoPerDb } from './memo.js';
 import { consumePass } from './passes.js';
 import { cachedGateways, isOnline, scopeOf } from './gateways.js';
 import { frontDoorsOf } from './catalog.js';
@@ -24,34 +25,33 @@ import type { Ctx, DeviceRow } from '../context.js';
  * Without that every enrollment of a burst would see the same counts and go
  * to the same gateway (measured: 0/300/0). Another process's placements show
  * up at its next re-read; until then each process deals its own share evenly,
- * so the sum stays even (src/core/placement.ts). Kept per database handle, as
- * two processes would keep it, so two control planes in one test process do
- * not share it.
+ * so the sum stays even (src/core/placement.ts). This process's own part is
+ * kept per database handle, as two processes would keep it, so two control
+ * planes in one test process do not share it.
  */
-class PlacementLoad {
-  private snapshot: { at: number; counts: Promise<Map<string, number>>; committedSince: Map<string, number> } | null = null;
-  private readonly inFlight = new Map<string, number>();
+const committedCounts = memoPerDb(5000, async (ctx) => {
+  const r = await ctx.db.query<{ gateway_id: string; n: string }>(
+    "SELECT gateway_id, count(*) AS n FROM devices WHERE state = 'active' AND gateway_id IS NOT NULL GROUP BY gateway_id",
+  );
+  return new Map(r.rows.map((x) => [x.gateway_id, Number(x.n)]));
+});
 
-  constructor(private readonly ttlMs: number) {}
+class PlacementLoad {
+  /** The count last read, and what this process committed since that read started. */
+  private counts: Promise<Map<string, number>> | null = null;
+  private committedSince = new Map<string, number>();
+  private readonly inFlight = new Map<string, number>();
 
   /** The counts to place against (synchronous once read, so a decision and placing() see the same state). */
   async read(ctx: Pick<Ctx, 'db' | 'clock'>): Promise<(gatewayId: string) => number> {
-    const t = ctx.clock.now().getTime();
-    let s = this.snapshot;
-    if (!s || t < s.at || t - s.at >= this.ttlMs) {
-      const counts = ctx.db
-        .query<{ gateway_id: string; n: string }>(
-          "SELECT gateway_id, count(*) AS n FROM devices WHERE state = 'active' AND gateway_id IS NOT NULL GROUP BY gateway_id",
-        )
-        .then((r) => new Map(r.rows.map((x) => [x.gateway_id, Number(x.n)])));
-      const mine = { at: t, counts, committedSince: new Map<string, number>() };
-      this.snapshot = s = mine;
-      counts.catch(() => {
-        if (this.snapshot === mine) this.snapshot = null; // a failed read is never kept
-      });
+    const p = committedCounts.get(ctx);
+    if (p !== this.counts) {
+      // A new read started now: it sees every commit before this instant, none after.
+      this.counts = p;
+      this.committedSince = new Map();
     }
-    const counts = await s.counts;
-    const since = s.committedSince;
+    const since = this.committedSince;
+    const counts = await p;
     return (id) => (counts.get(id) ?? 0) + (since.get(id) ?? 0) + (this.inFlight.get(id) ?? 0);
   }
 
@@ -60,10 +60,10 @@ class PlacementLoad {
     bump(this.inFlight, id, 1);
   }
 
-  /** Its transaction ended: committed (the current count, read before, cannot show it) or rolled back. */
+  /** Its transaction ended: committed (the count being used cannot show it) or rolled back. */
   settled(id: string, committed: boolean): void {
     bump(this.inFlight, id, -1);
-    if (committed && this.snapshot) bump(this.snapshot.committedSince, id, 1);
+    if (committed) bump(this.committedSince, id, 1);
   }
 }
 
@@ -72,7 +72,7 @@ const bump = (m: Map<string, number>, id: string, by: number) => m.set(id, (m.ge
 const loads = new WeakMap<object, PlacementLoad>();
 function placementLoad(ctx: Pick<Ctx, 'db'>): PlacementLoad {
   let l = loads.get(ctx.db);
-  if (!l) loads.set(ctx.db, (l = new PlacementLoad(5000)));
+  if (!l) loads.set(ctx.db, (l = new PlacementLoad()));
   return l;
 }
 
