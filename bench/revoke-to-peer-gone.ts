@@ -17,13 +17,11 @@ import { createBenchDatabase } from './lib/pg.js';
 import { api, buildNotes, startControlPlane } from './lib/cp.js';
 import { analyze, feedSeederFor, hasFeed, issuePasses, randomPublicKeys, seedUpTo } from './lib/seed.js';
 import { postEnroll } from './lib/load.js';
-import { gatewayPrereqProblem, unavailableOutput, gatewayToken, newKit, startAgent, tappedDaemon } from './lib/gateway.js';
+import { gatewayPrereqProblem, giveUpAfter, unavailableOutput, gatewayToken, newKit, startAgent, tappedDaemon } from './lib/gateway.js';
 import { distribution, ratio, round } from './lib/stats.js';
 
 export const FULL = { preseed: 1_000, devices: 200, timeoutMs: 30_000 };
 export const SMOKE = { preseed: 20, devices: 5, timeoutMs: 15_000 };
-
-const timeout = (ms: number) => new Promise<null>((r) => setTimeout(() => r(null), ms).unref());
 
 export const bench: Benchmark = {
   name: 'revoke-to-peer-gone',
@@ -60,7 +58,7 @@ export const bench: Benchmark = {
         const a = await postEnroll(httpAgent, url, passes[i]!, keys[i]!);
         if (a.status !== 201) throw new Error(`enrollment failed: ${a.status} ${a.error ?? a.text.slice(0, 300)}`);
         ids.push((JSON.parse(a.text) as { deviceId: string }).deviceId);
-        const live = await Promise.race([td.tap.whenLive(keys[i]!), timeout(P.timeoutMs)]);
+        const live = await Promise.race([td.tap.whenLive(keys[i]!), giveUpAfter(P.timeoutMs)]);
         if (live === null) enrollLost++;
         else enrollLive.push(live - a.t1);
         ctx.progress.update(`enrolled ${i + 1}/${P.devices}`);
@@ -75,7 +73,7 @@ export const bench: Benchmark = {
         const r = await api(cp.url, 'POST', `/v1/operator/devices/${ids[i]}/revoke`, { reason: 'bench' }, cp.operatorToken);
         const t1 = performance.now();
         if (r.status !== 200) throw new Error(`revoke failed: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
-        const gone = await Promise.race([td.tap.whenRemoved(keys[i]!), timeout(P.timeoutMs)]);
+        const gone = await Promise.race([td.tap.whenRemoved(keys[i]!), giveUpAfter(P.timeoutMs)]);
         if (gone === null) notGone++;
         else {
           goneAfterAnswer.push(gone - t1);

@@ -43,23 +43,21 @@ export class UapiTap {
 
   /** Resolves with the live time of `key` (at once if already live). */
   whenLive(key: string): Promise<number> {
-    const t = this.liveAt.get(key);
-    if (t !== undefined) return Promise.resolve(t);
-    return new Promise((resolve) => {
-      const list = this.waiters.get(key) ?? [];
-      list.push(resolve);
-      this.waiters.set(key, list);
-    });
+    return this.when(this.liveAt, this.waiters, key);
   }
 
   /** Resolves with the time the daemon acknowledged the set that removed `key` (at once if it already did). */
   whenRemoved(key: string): Promise<number> {
-    const t = this.removedAt.get(key);
+    return this.when(this.removedAt, this.removalWaiters, key);
+  }
+
+  private when(seen: Map<string, number>, waiters: Map<string, Array<(t: number) => void>>, key: string): Promise<number> {
+    const t = seen.get(key);
     if (t !== undefined) return Promise.resolve(t);
     return new Promise((resolve) => {
-      const list = this.removalWaiters.get(key) ?? [];
+      const list = waiters.get(key) ?? [];
       list.push(resolve);
-      this.removalWaiters.set(key, list);
+      waiters.set(key, list);
     });
   }
 
