@@ -13,15 +13,13 @@ import { createBenchDatabase } from './lib/pg.js';
 import { buildNotes, startControlPlane } from './lib/cp.js';
 import { feedSeederFor, hasFeed, issuePasses, randomPublicKeys, seedUpTo, analyze } from './lib/seed.js';
 import { enrollLoad, postEnroll } from './lib/load.js';
-import { gatewayPrereqProblem, unavailableOutput, gatewayToken, newKit, startAgent, tappedDaemon } from './lib/gateway.js';
+import { gatewayPrereqProblem, giveUpAfter, unavailableOutput, gatewayToken, newKit, startAgent, tappedDaemon } from './lib/gateway.js';
 import { interfacePeers } from './lib/uapi-tap.js';
 import { distribution, round } from './lib/stats.js';
 
 /** paced: open-loop arrivals at a fixed rate well below saturation, to separate pipeline latency from CPU queueing. */
 export const FULL = { preseed: 10_000, warmup: 50, idle: 1_000, burst: 3_000, concurrency: 16, paced: 1_000, pacedPerS: 250, liveTimeoutMs: 30_000 };
 export const SMOKE = { preseed: 50, warmup: 3, idle: 10, burst: 32, concurrency: 16, paced: 10, pacedPerS: 100, liveTimeoutMs: 15_000 };
-
-const timeout = (ms: number) => new Promise<null>((r) => setTimeout(() => r(null), ms).unref());
 
 export const bench: Benchmark = {
   name: 'enroll-to-peer-live',
@@ -59,7 +57,7 @@ export const bench: Benchmark = {
       for (let i = 0; i < P.warmup + P.idle; i++) {
         const a = await postEnroll(httpAgent, url, passes[i]!, keys[i]!);
         if (a.status !== 201) throw new Error(`enrollment failed: ${a.status} ${a.error ?? a.text.slice(0, 300)}`);
-        const live = await Promise.race([td.tap.whenLive(keys[i]!), timeout(P.liveTimeoutMs)]);
+        const live = await Promise.race([td.tap.whenLive(keys[i]!), giveUpAfter(P.liveTimeoutMs)]);
         if (i < P.warmup) continue;
         if (live === null) idleLost++;
         else idleLive.push(live - a.t1);
@@ -80,7 +78,7 @@ export const bench: Benchmark = {
         onResponse: (_i, a, key) => {
           if (a.status !== 201) return;
           burstResp.push(a.t1 - a.t0);
-          burstLive.push(Promise.race([td.tap.whenLive(key).then((t) => t - a.t1), timeout(P.liveTimeoutMs)]));
+          burstLive.push(Promise.race([td.tap.whenLive(key).then((t) => t - a.t1), giveUpAfter(P.liveTimeoutMs)]));
         },
         onProgress: (d, n) => ctx.progress.update(`burst ${d}/${n} enrolled, ${td.tap.liveAt.size - P.preseed - P.warmup - P.idle} live`),
       });
@@ -107,7 +105,7 @@ export const bench: Benchmark = {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         const i = pacedFirst + j;
         pacedSent.push(postEnroll(pacedAgent, url, passes[i]!, keys[i]!).then((a) => {
-          if (a.status === 201) pacedLive.push(Promise.race([td.tap.whenLive(keys[i]!).then((t) => t - a.t1), timeout(P.liveTimeoutMs)]));
+          if (a.status === 201) pacedLive.push(Promise.race([td.tap.whenLive(keys[i]!).then((t) => t - a.t1), giveUpAfter(P.liveTimeoutMs)]));
         }));
         ctx.progress.update(`paced ${j + 1}/${P.paced} at ${P.pacedPerS}/s`);
       }

@@ -30,6 +30,8 @@ export const BENCHMARKS: Record<BenchmarkName, () => Promise<Benchmark>> = {
   'enroll-to-peer-live': async () => (await import('./enroll-to-peer-live.js')).bench,
   burst: async () => (await import('./burst.js')).bench,
   'cold-start': async () => (await import('./cold-start.js')).bench,
+  'ticket-verify': async () => (await import('./ticket-verify.js')).bench,
+  'revoke-to-peer-gone': async () => (await import('./revoke-to-peer-gone.js')).bench,
 };
 
 function parseArgs(argv: string[]) {

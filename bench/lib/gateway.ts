@@ -166,3 +166,6 @@ export async function gatewayToken(cp: { url: string; operatorToken: string }, r
   if (res.status !== 201) throw new Error(`gateway add failed ${res.status}: ${JSON.stringify(body)}`);
   return { gatewayId: body.gatewayId, token: body.registrationToken };
 }
+
+/** Resolves null after `ms` (never holds the process open): raced against a tap's whenLive/whenRemoved, a peer that never comes is counted, not waited on forever. */
+export const giveUpAfter = (ms: number) => new Promise<null>((r) => setTimeout(() => r(null), ms).unref());

@@ -3,6 +3,7 @@
  * in the directory after each run. Nothing here judges: it lays the numbers
  * beside their targets.
  */
+import { BENCHMARK_NAMES } from '../names.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BenchResult } from './result.js';
@@ -143,7 +144,7 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
     if (s.snapshot) L.push(`| serving the gateway snapshot (${n(s.snapshot.bytes / 2 ** 20, 1)} MB JSON in ${n(s.snapshot.ms, 0)} ms) | peak ${n(s.snapshot.rss.peakMB, 1)} MB, ${n(s.snapshot.rss.afterMB, 1)} MB after |`);
     L.push('');
   }
-  for (const name of ['enroll-to-peer-live', 'burst', 'cold-start']) {
+  for (const name of ['enroll-to-peer-live', 'burst', 'cold-start', 'ticket-verify', 'revoke-to-peer-gone']) {
     const r = by.get(name);
     if (!r) continue;
     L.push(`## ${r.title}`);
@@ -163,7 +164,7 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
   L.push('## Reproduce');
   L.push('');
   L.push('```');
-  L.push('npm run bench                      # the whole suite, in this order: ' + ['enroll-throughput', 'baseline', 'raw-pg', 'memory', 'enroll-to-peer-live', 'burst', 'cold-start'].join(', '));
+  L.push('npm run bench                      # the whole suite, in this order: ' + BENCHMARK_NAMES.join(', '));
   L.push('npm run bench -- enroll-throughput # one benchmark (add more names to run several)');
   L.push('npm run bench -- --smoke --out /tmp/b  # tiny sizes, what `npm test` runs');
   L.push('```');

@@ -23,6 +23,7 @@ export class UapiTap {
   failedSets = 0;
   private server: Server | null = null;
   private waiters = new Map<string, Array<(t: number) => void>>();
+  private removalWaiters = new Map<string, Array<(t: number) => void>>();
   private readonly conns = new Set<Socket>();
   /** Called with each acknowledged batch (upserted keys, ack time). */
   onBatch: ((keys: string[], t: number) => void) | null = null;
@@ -42,12 +43,21 @@ export class UapiTap {
 
   /** Resolves with the live time of `key` (at once if already live). */
   whenLive(key: string): Promise<number> {
-    const t = this.liveAt.get(key);
+    return this.when(this.liveAt, this.waiters, key);
+  }
+
+  /** Resolves with the time the daemon acknowledged the set that removed `key` (at once if it already did). */
+  whenRemoved(key: string): Promise<number> {
+    return this.when(this.removedAt, this.removalWaiters, key);
+  }
+
+  private when(seen: Map<string, number>, waiters: Map<string, Array<(t: number) => void>>, key: string): Promise<number> {
+    const t = seen.get(key);
     if (t !== undefined) return Promise.resolve(t);
     return new Promise((resolve) => {
-      const list = this.waiters.get(key) ?? [];
+      const list = waiters.get(key) ?? [];
       list.push(resolve);
-      this.waiters.set(key, list);
+      waiters.set(key, list);
     });
   }
 
@@ -106,8 +116,12 @@ export class UapiTap {
     let removed = false;
     const flush = () => {
       if (current === null) return;
-      if (removed) this.removedAt.set(current, t);
-      else upserts.push(current);
+      if (removed) {
+        this.removedAt.set(current, t);
+        const w = this.removalWaiters.get(current);
+        this.removalWaiters.delete(current);
+        for (const f of w ?? []) f(t);
+      } else upserts.push(current);
     };
     let i = 0;
     while (i < request.length) {

@@ -145,6 +145,16 @@ export const Whoami = Strict({
       state: Type.String(),
       stateReason: Nullable(Type.String()),
       onThisGateway: Type.Boolean(),
+      placedOn: Nullable(
+        Strict({
+          gatewayId: Uuid,
+          name: Type.String(),
+          status: Type.Union([Type.Literal('active'), Type.Literal('drained'), Type.Literal('removed')], {
+            description: 'removed: the gateway this device\'s config points at is gone for good; drained: it keeps its devices but takes no new ones',
+          }),
+        }),
+      ),
+      notice: Nullable(Type.String({ description: 'What the person should know about this device\'s config, in words (e.g. that it no longer leads anywhere and what to do); null when nothing is wrong' })),
       usage: Nullable(Strict({ periodStart: IsoTime, bytes: Type.Integer(), quotaBytes: Nullable(Type.Integer()) })),
     }),
   ),
@@ -186,6 +196,7 @@ export const Posture = Strict({
       tier: Type.String(),
       gatewaysOnline: Type.Integer(),
       gatewaysTotal: Type.Integer(),
+      gatewaysDrained: Type.Integer({ description: 'Of the total, how many an operator drained: they keep their devices but take no new ones' }),
       newestHeartbeatAgeSeconds: Nullable(Type.Number()),
     }),
   ),
@@ -258,12 +269,23 @@ export const GatewaySummary = Strict({
   country: Type.String(),
   registered: Type.Boolean(),
   online: Type.Boolean(),
+  drained: Type.Boolean({ description: 'Drained by an operator: keeps its devices, takes no new placements' }),
+  drainedAt: Nullable(IsoTime),
   wgPublicKey: Nullable(Type.String()),
   endpoints: Type.Array(GatewayEndpoint),
   egressIps: Type.Array(Type.String()),
   lastHeartbeatAt: Nullable(IsoTime),
 });
 export const GatewayList = Strict({ gateways: Type.Array(GatewaySummary) });
+export const GatewayIdParams = Strict({ id: Uuid });
+export const GatewayActionRequest = Strict({ reason: Type.Optional(Type.String({ maxLength: 200 })) });
+export const GatewayRemoved = Strict({
+  id: Uuid,
+  name: Type.String(),
+  region: Type.String(),
+  removedAt: IsoTime,
+  devicesPlaced: Type.Integer({ description: 'Active devices whose config points at this gateway: they need a new config (whoami tells them)' }),
+});
 
 // --- audit ---
 export const AuditEntry = Strict({

@@ -28,7 +28,7 @@ after(async () => {
 });
 
 test('--help works on every command', async () => {
-  for (const cmd of [[], ['serve'], ['init'], ['pass', 'issue'], ['invite', 'issue'], ['device', 'list'], ['device', 'revoke'], ['gateway', 'add'], ['gateway', 'list'], ['audit', 'tail']]) {
+  for (const cmd of [[], ['serve'], ['init'], ['pass', 'issue'], ['invite', 'issue'], ['device', 'list'], ['device', 'revoke'], ['gateway', 'add'], ['gateway', 'list'], ['gateway', 'drain'], ['gateway', 'undrain'], ['gateway', 'remove'], ['audit', 'tail']]) {
     const r = await damm([...cmd, '--help']);
     assert.match(r.stdout, /Usage: damm/, cmd.join(' '));
   }
@@ -73,8 +73,13 @@ test('serve prints its URL and the operator commands work against it', async () 
   assert.equal(list.devices[0].id, dev.deviceId);
   assert.match((await damm(['device', 'revoke', dev.deviceId, '--reason', 'test'])).stdout, /revoked/);
   assert.match((await damm(['device', 'list', '--state', 'revoked'])).stdout, new RegExp(dev.deviceId));
+  assert.match((await damm(['gateway', 'drain', gw.gatewayId, '--reason', 'maintenance'])).stdout, /is drained: no new devices land there/);
+  assert.match((await damm(['gateway', 'list'])).stdout, /NL\s+NL\s+true\s+true/, 'online and drained');
+  assert.match((await damm(['gateway', 'undrain', gw.gatewayId])).stdout, /takes new devices again/);
+  assert.match((await damm(['gateway', 'remove', gw.gatewayId])).stdout, /removed gateway .*; 0 active device\(s\)/);
+  assert.doesNotMatch((await damm(['gateway', 'list'])).stdout, new RegExp(gw.gatewayId));
   const audit = (await damm(['audit', 'tail', '--limit', '50'])).stdout;
-  for (const a of ['gateway.added', 'invite.issued', 'pass.minted', 'device.enrolled', 'device.revoked']) assert.match(audit, new RegExp(a.replace('.', '\\.')));
+  for (const a of ['gateway.added', 'invite.issued', 'pass.minted', 'device.enrolled', 'device.revoked', 'gateway.drained', 'gateway.undrained', 'gateway.removed']) assert.match(audit, new RegExp(a.replace('.', '\\.')));
 });
 
 test('friendly errors and non-zero exits', async () => {

@@ -51,6 +51,12 @@ async function enrolledDevice(): Promise<{ id: string; publicKey: string }> {
   return { id: r.body.deviceId, publicKey };
 }
 
+async function addedGateway(): Promise<string> {
+  const add = await cp.op('POST', '/v1/operator/gateways', { region: 'NL', country: 'NL' });
+  assert.equal(add.status, 201, JSON.stringify(add.body));
+  return add.body.gatewayId;
+}
+
 let names = 0;
 /** A fresh valid request per route ("METHOD /path" as in the OpenAPI document). */
 const examples: Record<string, () => Promise<Example>> = {
@@ -63,6 +69,10 @@ const examples: Record<string, () => Promise<Example>> = {
   'GET /v1/operator/devices': async () => ({ query: { limit: '5', state: 'active' }, ok: 200 }),
   'POST /v1/operator/devices/{id}/revoke': async () => ({ params: { id: (await enrolledDevice()).id }, body: { reason: 'a reason' }, ok: 200 }),
   'POST /v1/operator/gateways': async () => ({ body: { name: `gw-strict-${++names}`, region: 'NL', country: 'NL', expiresInSeconds: 3600 }, ok: 201 }),
+  // A fresh (added, unregistered) gateway each time: draining or removing the registered one would stop enrollments.
+  'POST /v1/operator/gateways/{id}/drain': async () => ({ params: { id: await addedGateway() }, body: { reason: 'a reason' }, ok: 200 }),
+  'POST /v1/operator/gateways/{id}/undrain': async () => ({ params: { id: await addedGateway() }, body: { reason: 'a reason' }, ok: 200 }),
+  'POST /v1/operator/gateways/{id}/remove': async () => ({ params: { id: await addedGateway() }, body: { reason: 'a reason' }, ok: 200 }),
   'GET /v1/operator/audit': async () => ({ query: { limit: '5', afterId: '0', action: 'pass.issue' }, ok: 200 }),
   'POST /v1/gateways/register': async () => {
     const add = await cp.op('POST', '/v1/operator/gateways', { region: 'NL', country: 'NL' });

@@ -35,7 +35,7 @@ import { insertFeedEvents } from '../../src/store/feed.js';
 import { verifyCatalog } from '../../src/core/catalog.js';
 import { trustRoot } from '../../src/core/trust/root.js';
 import { redirectTable } from '../../src/gateway/agent/host.js';
-import { activeLines, damm, peerLines, pgRelay, ping, rootVeth, sleep, wgShow, type Proc } from './kit.js';
+import { activeLines, clientUpFromConf, damm, peerLines, pgRelay, ping, rootVeth, sleep, whoamiFrom, wgShow, type Proc } from './kit.js';
 import { until } from '../gateway/kit.js';
 
 const CP_PORT = 8080;
@@ -116,37 +116,11 @@ async function gatewayMatchesActive(what: string, timeoutMs = 20_000): Promise<s
   assert.fail(`${what}: wg show differs from the active devices: ${missing.length} missing, ${extra.length} extra (${JSON.stringify({ missing: missing.slice(0, 3), extra: extra.slice(0, 3) })})`);
 }
 
-/** Brings the client's WireGuard up from the .conf text: `wg setconf` takes what wg understands; Address becomes `ip addr`, routes send everything through the tunnel. */
-async function clientUp(conf: string): Promise<void> {
-  const addresses: string[] = [];
-  const wgLines: string[] = [];
-  for (const line of conf.split('\n')) {
-    const m = /^(\w+)\s*=\s*(.*)$/.exec(line);
-    if (m && m[1] === 'Address') addresses.push(...m[2]!.split(',').map((s) => s.trim()));
-    else if (m && m[1] === 'DNS') continue; // wg-quick's job; no resolver in this namespace
-    else wgLines.push(line);
-  }
-  const ifname = clWg.ifname;
-  // Node's stdin "pipe" is a socketpair, which wg cannot fopen as /dev/stdin: hand it a 0600 file instead.
-  const dir = await mkdtemp(path.join(tmpdir(), 'damm-e2e-conf-'));
-  const file = path.join(dir, 'client.conf');
-  await writeFile(file, wgLines.join('\n'), { mode: 0o600 });
-  const setconf = await kit.exec(ns.cl, ['wg', 'setconf', ifname, file]);
-  await rm(dir, { recursive: true, force: true });
-  assert.equal(setconf.code, 0, setconf.stderr);
-  await kit.exec(ns.cl, ['ip', 'address', 'flush', 'dev', ifname]);
-  for (const a of addresses) assert.equal((await kit.exec(ns.cl, ['ip', 'address', 'add', a, 'dev', ifname])).code, 0);
-  assert.equal((await kit.exec(ns.cl, ['ip', 'link', 'set', 'dev', ifname, 'up'])).code, 0);
-  // The endpoint stays reachable over the veth (its connected /24 is more specific than the default route).
-  assert.equal((await kit.exec(ns.cl, ['ip', 'route', 'replace', 'default', 'dev', ifname])).code, 0);
-  await kit.exec(ns.cl, ['ip', '-6', 'route', 'replace', 'default', 'dev', ifname]);
-}
+/** The client's WireGuard from the exact .conf text (kit.ts). */
+const clientUp = (conf: string) => clientUpFromConf(kit, ns.cl, clWg.ifname, conf);
 
 async function whoamiThroughTunnel(deviceId: string): Promise<any> {
-  const url = `http://10.200.1.1:${CP_PORT}/v1/whoami?device=${deviceId}`;
-  const r = await kit.exec(ns.cl, [process.execPath, '-e', 'fetch(process.argv[1]).then(async (r) => process.stdout.write(await r.text()))', url], { timeoutMs: 15_000 });
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
+  return whoamiFrom(kit, ns.cl, `http://10.200.1.1:${CP_PORT}/v1/whoami?device=${deviceId}`);
 }
 
 let current: Awaited<ReturnType<typeof enrollDevice>>;

@@ -6,6 +6,9 @@
  * read-backs. Commands are argument arrays, never a shell.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -204,4 +207,40 @@ export async function fetchWithin(url: string, init: RequestInit = {}, ms = 30_0
   } catch (err) {
     throw new Error(`${init.method ?? 'GET'} ${url}: no answer within ${ms} ms (${(err as Error).message})`, { cause: err });
   }
+}
+
+/**
+ * Brings a client's WireGuard interface in `ns` up from the exact .conf text
+ * DAMM renders: `wg setconf` takes what wg understands; Address becomes
+ * `ip addr`, routes send everything through the tunnel.
+ */
+export async function clientUpFromConf(kit: NetnsKit, ns: string, ifname: string, conf: string): Promise<void> {
+  const addresses: string[] = [];
+  const wgLines: string[] = [];
+  for (const line of conf.split('\n')) {
+    const m = /^(\w+)\s*=\s*(.*)$/.exec(line);
+    if (m && m[1] === 'Address') addresses.push(...m[2]!.split(',').map((s) => s.trim()));
+    else if (m && m[1] === 'DNS') continue; // wg-quick's job; no resolver in this namespace
+    else wgLines.push(line);
+  }
+  // Node's stdin "pipe" is a socketpair, which wg cannot fopen as /dev/stdin: hand it a 0600 file instead.
+  const dir = await mkdtemp(path.join(tmpdir(), 'damm-e2e-conf-'));
+  const file = path.join(dir, 'client.conf');
+  await writeFile(file, wgLines.join('\n'), { mode: 0o600 });
+  const setconf = await kit.exec(ns, ['wg', 'setconf', ifname, file]);
+  await rm(dir, { recursive: true, force: true });
+  assert.equal(setconf.code, 0, setconf.stderr);
+  await kit.exec(ns, ['ip', 'address', 'flush', 'dev', ifname]);
+  for (const a of addresses) assert.equal((await kit.exec(ns, ['ip', 'address', 'add', a, 'dev', ifname])).code, 0);
+  assert.equal((await kit.exec(ns, ['ip', 'link', 'set', 'dev', ifname, 'up'])).code, 0);
+  // The endpoint stays reachable over the veth (its connected /24 is more specific than the default route).
+  assert.equal((await kit.exec(ns, ['ip', 'route', 'replace', 'default', 'dev', ifname])).code, 0);
+  await kit.exec(ns, ['ip', '-6', 'route', 'replace', 'default', 'dev', ifname]);
+}
+
+/** GET `url` from inside `ns` (through whatever routes it has, e.g. a tunnel) and parse the JSON answer. */
+export async function whoamiFrom(kit: NetnsKit, ns: string, url: string): Promise<any> {
+  const r = await kit.exec(ns, [process.execPath, '-e', 'fetch(process.argv[1]).then(async (r) => process.stdout.write(await r.text()))', url], { timeoutMs: 15_000 });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
 }

@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from './db.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { initTrust } from '../../src/control-plane/trust/init.js';
 import { keysDir } from '../../src/control-plane/keyring.js';
+import { until } from './wait.js';
 
 /**
  * Online key files of the control plane that initialised each test database,
@@ -116,4 +117,17 @@ export async function registerTestGateway(
   });
   if (reg.status !== 201) throw new Error(`gateway register failed: ${JSON.stringify(reg.body)}`);
   return reg.body as { gatewayId: string; credential: string; scope: string };
+}
+
+/**
+ * Repeats a request answered 503 store_unavailable, as a client following its
+ * Retry-After would: such an answer changed nothing (the request waited more
+ * than 3 s for a database connection, e.g. while other test files' DROP
+ * DATABASE checkpoints stall this shared Postgres). Any other answer returns.
+ */
+export async function retryingStoreUnavailable<R extends { status: number; body: any }>(what: string, call: () => Promise<R>, timeoutMs = 120_000): Promise<R> {
+  return until(what, async () => {
+    const r = await call();
+    return r.status === 503 && r.body?.error?.code === 'store_unavailable' ? undefined : r;
+  }, timeoutMs, 500);
 }

@@ -109,7 +109,23 @@ export function registerOperator(program: Command): void {
       const r = await api<{ gateways: Record<string, unknown>[] }>(await resolveTarget(o), 'GET', '/v1/operator/gateways');
       if (o.json) return printJson(r);
       printTable(r.gateways.map((g) => ({ ...g, endpoints: (g.endpoints as { tier: string; host: string; port: number }[]).map((e) => `${e.tier}:${e.host}:${e.port}`).join(' ') })),
-        ['id', 'name', 'region', 'country', 'online', 'endpoints', 'lastHeartbeatAt']);
+        ['id', 'name', 'region', 'country', 'online', 'drained', 'endpoints', 'lastHeartbeatAt']);
+    }));
+  for (const [verb, what] of [['drain', 'stop placing new devices on a gateway; its devices keep working'], ['undrain', 'let a drained gateway take new devices again']] as const) {
+    withApi(gateway.command(`${verb} <id>`)).description(what)
+      .option('--reason <text>', 'why (recorded in the audit log)')
+      .action(run<ApiOpts & { reason?: string }>(async (o, id) => {
+        const r = await api<{ id: string; name: string; drained: boolean }>(await resolveTarget(o), 'POST', `/v1/operator/gateways/${encodeURIComponent(id!)}/${verb}`, o.reason ? { reason: o.reason } : {});
+        if (o.json) return printJson(r);
+        process.stdout.write(`gateway ${r.name} (${r.id}) ${r.drained ? 'is drained: no new devices land there; its devices keep working' : 'takes new devices again'}\n`);
+      }));
+  }
+  withApi(gateway.command('remove <id>')).description('remove a gateway for good (no replacement): it leaves the catalog and placement, its credential stops working')
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .action(run<ApiOpts & { reason?: string }>(async (o, id) => {
+      const r = await api<{ id: string; name: string; devicesPlaced: number }>(await resolveTarget(o), 'POST', `/v1/operator/gateways/${encodeURIComponent(id!)}/remove`, o.reason ? { reason: o.reason } : {});
+      if (o.json) return printJson(r);
+      process.stdout.write(`removed gateway ${r.name} (${r.id}); ${r.devicesPlaced} active device(s) had their config pointing there: whoami now tells them to get a new one\n`);
     }));
 
   const auditCmd = program.command('audit').description('the audit log');

@@ -4,7 +4,7 @@ import * as S from '../../core/api-schemas.js';
 import { authenticateOperator } from '../services/operators.js';
 import { issuePass, listPasses } from '../services/passes.js';
 import { listDevices, revokeDevice } from '../services/devices.js';
-import { addGateway, gatewaySummary, listGateways } from '../services/gateways.js';
+import { addGateway, gatewaySummary, listGateways, removeGateway, setGatewayDrained } from '../services/gateways.js';
 import { listAudit } from '../../store/audit.js';
 import type { Ctx } from '../context.js';
 import { getRoot } from '../trust/roots.js';
@@ -89,6 +89,29 @@ export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (ap
   }, async () => {
     const now = ctx.clock.now();
     return { gateways: (await listGateways(ctx.db)).map((g) => gatewaySummary(ctx, g, now)) };
+  });
+
+  for (const [verb, drained, summary] of [
+    ['drain', true, 'Drain a gateway: no new devices are placed there; its devices keep working and its doors stay in the catalog'],
+    ['undrain', false, 'Undrain a gateway: it takes new placements again'],
+  ] as const) {
+    app.post(`/gateways/:id/${verb}`, {
+      schema: { summary, tags: ['operator'], security, params: S.GatewayIdParams, body: S.GatewayActionRequest, response: { 200: S.GatewaySummary, ...errors } },
+    }, async (request) => gatewaySummary(ctx, await setGatewayDrained(ctx, actor(request), request.params.id, drained, request.body.reason), ctx.clock.now()));
+  }
+
+  app.post('/gateways/:id/remove', {
+    schema: {
+      summary: 'Remove a gateway for good: it leaves the catalog and placement, its credential stops working; devices placed there are told by whoami to get a new config',
+      tags: ['operator'],
+      security,
+      params: S.GatewayIdParams,
+      body: S.GatewayActionRequest,
+      response: { 200: S.GatewayRemoved, ...errors },
+    },
+  }, async (request) => {
+    const { gateway: g, devicesPlaced } = await removeGateway(ctx, actor(request), request.params.id, request.body.reason);
+    return { id: g.id, name: g.name, region: g.region, removedAt: g.removed_at!.toISOString(), devicesPlaced };
   });
 
   app.get('/audit', {

@@ -3,6 +3,10 @@
  * the gateway registers with it (its WireGuard public key, endpoints per
  * tier, egress IPs) and receives its own credential; heartbeats keep it
  * online. A gateway that stops heartbeating leaves placement and the catalog.
+ * An operator drains a gateway (no new placements; it keeps its devices, its
+ * doors stay in the catalog) or removes it for good (it leaves the catalog,
+ * placement, posture and the list; its credential stops working; its row
+ * stays so whoami can tell the devices placed there what happened).
  */
 import { randomUUID } from 'node:crypto';
 import { DammError } from '../../core/errors.js';
@@ -31,6 +35,10 @@ export interface GatewayRow {
   registered_at: Date | null;
   last_heartbeat_at: Date | null;
   created_at: Date;
+  drained_at: Date | null;
+  drained_by: string | null;
+  removed_at: Date | null;
+  removed_by: string | null;
 }
 
 /** A gateway's scope: the set of devices it must admit. Devices are placed per region. */
@@ -135,9 +143,71 @@ export function forgetCachedGateways(): void {
   gatewaysMemo.forget();
 }
 
+/** Every gateway not removed: what placement, the catalog, posture and the operator list see. */
 export async function listGateways(q: Queryable): Promise<GatewayRow[]> {
-  const r = await q.query<GatewayRow>('SELECT * FROM gateways ORDER BY region, name');
+  const r = await q.query<GatewayRow>('SELECT * FROM gateways WHERE removed_at IS NULL ORDER BY region, name');
   return r.rows;
+}
+
+/** One gateway by id, removed or not (whoami names a removed one). */
+export async function getGateway(q: Queryable, id: string): Promise<GatewayRow | null> {
+  const r = await q.query<GatewayRow>('SELECT * FROM gateways WHERE id = $1', [id]);
+  return r.rows[0] ?? null;
+}
+
+async function lockLiveGateway(q: Queryable, id: string): Promise<GatewayRow> {
+  const r = await q.query<GatewayRow>('SELECT * FROM gateways WHERE id = $1 FOR UPDATE', [id]);
+  const g = r.rows[0];
+  if (!g) throw new DammError('not_found', `No gateway ${id}.`);
+  if (g.removed_at) throw new DammError('conflict', `Gateway ${g.name} (${id}) was removed on ${g.removed_at.toISOString()}.`);
+  return g;
+}
+
+/**
+ * Drain (or undrain) a gateway: a drained one gets no new placements; its
+ * devices keep their peers and the catalog keeps its doors, so they keep
+ * working. Drained twice is not an error: the first drain's time and actor stay.
+ */
+export async function setGatewayDrained(ctx: Ctx, actor: string, id: string, drained: boolean, reason?: string): Promise<GatewayRow> {
+  const now = ctx.clock.now();
+  const row = await withTx(ctx.db, async (tx) => {
+    const g = await lockLiveGateway(tx, id);
+    if (!!g.drained_at === drained) return g;
+    const u = await tx.query<GatewayRow>(
+      'UPDATE gateways SET drained_at = $2, drained_by = $3 WHERE id = $1 RETURNING *',
+      [id, drained ? now : null, drained ? actor : null],
+    );
+    await audit(tx, { at: now, actor, action: drained ? 'gateway.drained' : 'gateway.undrained', subject: `gateway:${id}`, details: { name: g.name, region: g.region, ...(reason ? { reason } : {}) } });
+    return u.rows[0]!;
+  });
+  forgetCachedGateways();
+  return row;
+}
+
+/**
+ * Remove a gateway for good, with no replacement: its doors leave the catalog
+ * at the next signing, its credential and any unused registration token are
+ * wiped (the agent's next call is refused), and it never takes a placement
+ * again. Devices placed there stay enrolled (a replacement could serve them);
+ * whoami tells their owners their config leads nowhere. Returns how many
+ * active devices were placed there.
+ */
+export async function removeGateway(ctx: Ctx, actor: string, id: string, reason?: string): Promise<{ gateway: GatewayRow; devicesPlaced: number }> {
+  const now = ctx.clock.now();
+  const res = await withTx(ctx.db, async (tx) => {
+    const g = await lockLiveGateway(tx, id);
+    const u = await tx.query<GatewayRow>(
+      `UPDATE gateways SET removed_at = $2, removed_by = $3, credential_hash = NULL, reg_token_hash = NULL, reg_token_expires_at = NULL
+       WHERE id = $1 RETURNING *`,
+      [id, now, actor],
+    );
+    const n = await tx.query<{ n: string }>("SELECT count(*) AS n FROM devices WHERE gateway_id = $1 AND state = 'active'", [id]);
+    const devicesPlaced = Number(n.rows[0]!.n);
+    await audit(tx, { at: now, actor, action: 'gateway.removed', subject: `gateway:${id}`, details: { name: g.name, region: g.region, devicesPlaced, ...(reason ? { reason } : {}) } });
+    return { gateway: u.rows[0]!, devicesPlaced };
+  });
+  forgetCachedGateways();
+  return res;
 }
 
 export function gatewaySummary(ctx: Ctx, g: GatewayRow, now: Date) {
@@ -148,6 +218,8 @@ export function gatewaySummary(ctx: Ctx, g: GatewayRow, now: Date) {
     country: g.country,
     registered: !!g.registered_at,
     online: isOnline(ctx, g, now),
+    drained: !!g.drained_at,
+    drainedAt: g.drained_at?.toISOString() ?? null,
     wgPublicKey: g.wg_public_key,
     endpoints: g.endpoints,
     egressIps: g.egress_ips,
@@ -157,6 +229,6 @@ export function gatewaySummary(ctx: Ctx, g: GatewayRow, now: Date) {
 
 /** Gateways whose egress address is this IP: a request from there came through DAMM. */
 export async function gatewayByEgressIp(q: Queryable, ip: string): Promise<GatewayRow | null> {
-  const r = await q.query<GatewayRow>('SELECT * FROM gateways WHERE registered_at IS NOT NULL AND $1::inet = ANY(egress_ips) LIMIT 1', [ip]);
+  const r = await q.query<GatewayRow>('SELECT * FROM gateways WHERE registered_at IS NOT NULL AND removed_at IS NULL AND $1::inet = ANY(egress_ips) LIMIT 1', [ip]);
   return r.rows[0] ?? null;
 }

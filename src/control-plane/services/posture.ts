@@ -11,9 +11,10 @@ export async function posture(ctx: Ctx): Promise<Posture> {
   for (const g of gateways.filter((x) => x.registered_at)) {
     for (const tier of new Set(g.endpoints.map((e) => e.tier))) {
       const k = `${g.region}|${g.country}|${tier}`;
-      const cur = groups.get(k) ?? { region: g.region, country: g.country, tier, gatewaysOnline: 0, gatewaysTotal: 0, newestHeartbeatAgeSeconds: null };
+      const cur = groups.get(k) ?? { region: g.region, country: g.country, tier, gatewaysOnline: 0, gatewaysTotal: 0, gatewaysDrained: 0, newestHeartbeatAgeSeconds: null };
       cur.gatewaysTotal++;
       if (isOnline(ctx, g, now)) cur.gatewaysOnline++;
+      if (g.drained_at) cur.gatewaysDrained++;
       if (g.last_heartbeat_at) {
         const age = Math.max(0, Math.round((now.getTime() - g.last_heartbeat_at.getTime()) / 100) / 10);
         cur.newestHeartbeatAgeSeconds = cur.newestHeartbeatAgeSeconds === null ? age : Math.min(cur.newestHeartbeatAgeSeconds, age);
@@ -24,13 +25,16 @@ export async function posture(ctx: Ctx): Promise<Posture> {
   const regions = [...groups.values()].sort((a, b) => a.region.localeCompare(b.region) || a.tier.localeCompare(b.tier));
   const online = regions.reduce((n, r) => n + r.gatewaysOnline, 0);
   const total = regions.reduce((n, r) => n + r.gatewaysTotal, 0);
+  const drained = regions.reduce((n, r) => n + r.gatewaysDrained, 0);
+  // Drained doors still serve their devices, so they count as online; the sentence says they take no newcomers.
+  const drainNote = drained > 0 ? ` ${drained} of them ${drained === 1 ? 'is' : 'are'} drained (no new devices).` : '';
   const status: Posture['status'] = online === 0 ? 'down' : online < total ? 'degraded' : 'ok';
   const summary =
     status === 'down'
       ? 'No gateway is online: new connections cannot be made right now.'
       : status === 'degraded'
-        ? `${online} of ${total} gateway front doors are online; some regions may be offered a substitute.`
-        : `All ${total} gateway front door(s) are online.`;
+        ? `${online} of ${total} gateway front doors are online; some regions may be offered a substitute.${drainNote}`
+        : `All ${total} gateway front door(s) are online.${drainNote}`;
   return {
     status,
     summary,
