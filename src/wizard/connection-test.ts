@@ -52,6 +52,10 @@ export async function testConnection(ctx: TestContext): Promise<TestResult> {
 
 export function describeTest(r: TestResult, ctx: TestContext): TestWords {
   const w = r.whoami;
+  // The gateway this config names was removed with no replacement: nothing else on this page can help that tunnel.
+  if (w?.device?.placedOn?.status === 'removed') {
+    return { headline: t('test.gone'), details: [], next: [t('test.goneNext', { tunnel: ctx.tunnel })] };
+  }
   if (r.verdict === 'through-damm' && w?.exit) {
     const country = countryName(w.exit.country);
     const details = [

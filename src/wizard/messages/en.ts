@@ -194,6 +194,8 @@ export const EN = {
   'test.udpBlocked': "If it is on and this still says no, this network may block WireGuard's UDP traffic (port {port}). Try another network, such as mobile data instead of Wi-Fi.",
   'test.t1Offered': 'This service also runs obfuscated (T1) front doors, which get through many such networks: ask the people who run it for a T1 connection.',
   'test.t1Missing': 'An obfuscated (T1) front door gets through many such networks; this service does not offer one yet.',
+  'test.gone': 'This configuration no longer leads anywhere: the gateway it points to has been taken out of service for good.',
+  'test.goneNext': 'Get a new configuration on this page, import it, and delete the old tunnel "{tunnel}" from the app.',
   'test.unreachable': 'The test could not reach DAMM at all.',
   'test.unreachableOn': 'If "{tunnel}" is switched on, it is not passing traffic: this network may block WireGuard\'s UDP traffic (port {port}). Switch the tunnel off to get back online, then try another network, such as mobile data.',
   'test.unreachableOff': 'If the tunnel is off, check that you are online and test again.',
