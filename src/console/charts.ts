@@ -35,8 +35,11 @@ export function barChart(bars: Bar[], summary: string, opts: { labelEvery?: numb
     t.textContent = b.title;
     rect.append(t);
     svg.append(rect);
-    if (i % every === 0 || i === bars.length - 1) {
-      const text = el('text', { x: i * slot + slot / 2, y: H - 4, 'text-anchor': 'middle', class: 'tick' });
+    // Counted from the newest bar, so the latest hour or day is always labelled; the end labels stay inside the box.
+    if ((bars.length - 1 - i) % every === 0) {
+      const anchor = i === 0 ? 'start' : i === bars.length - 1 ? 'end' : 'middle';
+      const x = anchor === 'start' ? i * slot : anchor === 'end' ? (i + 1) * slot : i * slot + slot / 2;
+      const text = el('text', { x, y: H - 4, 'text-anchor': anchor, class: 'tick' });
       text.textContent = b.label;
       svg.append(text);
     }

@@ -159,7 +159,11 @@ async function route(focus: boolean): Promise<void> {
     if (a.getAttribute('href') === `#${page}`) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  if (focus) byId(`${page}-h`).focus();
+  if (focus) {
+    // A confirmation belongs to the page it was given on.
+    flash('');
+    byId(`${page}-h`).focus();
+  }
   try {
     await LOADERS[page]();
   } catch (err) {

@@ -29,6 +29,7 @@ const IDLE_SECONDS = 900;
 const browser = await useBrowser();
 const clock = new ManualClock(new Date());
 let cp: TestControlPlane;
+let gateway: { gatewayId: string; credential: string };
 let page: Page;
 let traffic: ReturnType<typeof recordTraffic>;
 const pageErrors: string[] = [];
@@ -37,7 +38,7 @@ before(async () => {
   const info = JSON.parse(readFileSync('dist/console/build-info.json', 'utf8'));
   assert.ok(info.jsGzipBytes <= info.budgetGzipBytes, `console JS ${info.jsGzipBytes} B gzipped is within its ${info.budgetGzipBytes} B budget`);
   cp = await startTestControlPlane({ clock, config: { gatewayOfflineAfterSeconds: 3600, mintLimitPerHour: 100, consoleSessionIdleSeconds: IDLE_SECONDS } });
-  await registerTestGateway(cp, { region: 'NL', country: 'NL', publicKey: GATEWAY_KEY, host: '192.0.2.10', egressIps: ['192.0.2.10'], tiers: ['T0', 'T1'] });
+  gateway = await registerTestGateway(cp, { region: 'NL', country: 'NL', publicKey: GATEWAY_KEY, host: '192.0.2.10', egressIps: ['192.0.2.10'], tiers: ['T0', 'T1'] });
   page = await newPage(browser);
   traffic = recordTraffic(page);
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -279,5 +280,27 @@ test('sign-out ends the session on the server; an idle session ends with a sente
   await error.waitFor();
   assert.match(await error.innerText(), /^Your console session has ended: .*idle for more than 15 minute\(s\).* Sign in again\.$/);
   await shoot('08-session-ended');
+});
+
+test('overview after some traffic: enrollments this hour and bytes metered today (heartbeat → usage_daily) drawn as bars', async () => {
+  const keys: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const pass = await cp.call('POST', '/v1/install-passes');
+    const pub = Buffer.from(x25519.getPublicKey(x25519.utils.randomSecretKey())).toString('base64');
+    assert.equal((await cp.call('POST', '/v1/enroll', { installPass: pass.body.installPass, publicKey: pub })).status, 201);
+    keys.push(pub);
+  }
+  // The gateway's heartbeat, as its agent sends it, carries the byte deltas the chart adds up per day.
+  const beat = await cp.call('POST', `/v1/gateways/${gateway.gatewayId}/heartbeat`, { seq: 1, peers: keys.map((publicKey, i) => ({ publicKey, rxDelta: (i + 1) * 200 * 2 ** 20, txDelta: 112 * 2 ** 20 })) }, { authorization: `Bearer ${gateway.credential}` });
+  assert.equal(beat.status, 200, JSON.stringify(beat.body));
+
+  await page.locator('#token').fill(cp.operatorToken);
+  await page.keyboard.press('Enter');
+  await page.locator('#who-name').waitFor();
+  await go('overview', '#ov-bytes svg[aria-label$="today 1.5 GB."]');
+  const heights = await page.locator('#ov-enroll svg rect.bar').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('height'))));
+  assert.ok(heights.at(-1)! > 0, 'this hour has a bar');
+  assert.match(await page.locator('#ov-tiles').innerText(), /3\s+devices active/);
+  await shoot('02-overview');
   assert.deepEqual(pageErrors, []);
 });
