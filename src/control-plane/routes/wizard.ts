@@ -3,7 +3,8 @@
  * `npm run build` into dist/wizard and dist/console) with
  * headers that keep the page to itself: a strict Content-Security-Policy
  * (only this origin's script, style and API), no referrer (the invite sits in
- * the address), no framing, no cookies, and caching that lets the hashed
+ * the address), no framing, no cookies set by the pages themselves (the
+ * console's session cookie comes from its API), and caching that lets the hashed
  * assets live for a year while index.html is revalidated on every visit.
  *
  * The request logger drops query strings (app.ts), so `?invite=…` never
