@@ -373,10 +373,12 @@ function auditParams(): URLSearchParams {
   const actor = byId<HTMLInputElement>('audit-actor').value.trim();
   const device = byId<HTMLInputElement>('audit-device').value.trim();
   const since = byId<HTMLInputElement>('audit-since').value;
+  const until = byId<HTMLInputElement>('audit-until').value;
   if (action) p.set('action', action);
   if (actor) p.set('actor', actor);
   if (device) p.set('subject', `device:${device}`);
   if (since) p.set('since', new Date(since).toISOString());
+  if (until) p.set('until', new Date(until).toISOString());
   return p;
 }
 

@@ -2,7 +2,8 @@
  * The /console/ operator console in real Chromium against a real control
  * plane and Postgres: sign-in (a wrong token refused with a sentence, the
  * session cookie as Chromium stores it on http://127.0.0.1), every page at
- * phone and desktop width (screenshots kept under docs/screens/console/),
+ * phone and desktop width (screenshots in test-artifacts/console/, or kept
+ * under docs/screens/console/ with DAMM_UPDATE_SCREENS=1),
  * an invite issued with its link and QR code and then used in the /get/
  * wizard, that device revoked from the console and seen revoked through the
  * API, both in the audit page, CSRF refusals from the page and from another
@@ -22,7 +23,8 @@ import { lowContrastTexts, newPage, recordTraffic, useBrowser, VIEWPORTS } from 
 import { WIZARD_CSP } from '../../src/control-plane/routes/wizard.js';
 import { ManualClock } from '../../src/core/clock.js';
 
-const SCREENS = path.resolve('docs/screens/console');
+// The screenshots kept in the repository are refreshed on purpose (DAMM_UPDATE_SCREENS=1), not by every run.
+const SCREENS = path.resolve(process.env['DAMM_UPDATE_SCREENS'] ? 'docs/screens/console' : 'test-artifacts/console');
 const GATEWAY_KEY = Buffer.from(x25519.getPublicKey(x25519.utils.randomSecretKey())).toString('base64');
 const IDLE_SECONDS = 900;
 
