@@ -14,7 +14,7 @@ import * as esbuild from 'esbuild';
 /** Each page's whole JavaScript, gzipped. */
 export const PAGES = [
   { name: 'wizard', src: 'src/wizard', out: 'dist/wizard', budgetGzipBytes: 60 * 1024 },
-  // Six pages of tables, forms and two small charts, plus the QR encoder the wizard uses (14.5 KB when set).
+  // Six pages of tables, forms and two small charts, plus the QR encoder the wizard uses (15.0 KB when set).
   { name: 'console', src: 'src/console', out: 'dist/console', budgetGzipBytes: 25 * 1024 },
 ];
 export const JS_BUDGET_GZIP_BYTES = PAGES[0].budgetGzipBytes;

@@ -282,6 +282,36 @@ async function loadGateways(): Promise<void> {
   }
 }
 
+byId<HTMLFormElement>('gateway-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const err = byId('gateway-error');
+  const region = byId<HTMLInputElement>('gw-region').value.trim();
+  const country = byId<HTMLInputElement>('gw-country').value.trim();
+  const name = byId<HTMLInputElement>('gw-name').value.trim();
+  if (!region || !/^[A-Za-z]{2}$/.test(country)) {
+    err.hidden = false;
+    err.textContent = 'Give a region (such as NL or eu-west) and a two-letter exit country (such as NL).';
+    return;
+  }
+  err.hidden = true;
+  try {
+    const [gw, trust] = await Promise.all([
+      api.post<{ gatewayId: string; name: string; registrationToken: string; expiresAt: string }>('gateways', { region, country, ...(name ? { name } : {}) }),
+      api.get<Trust>('trust'),
+    ]);
+    const controlPlane = new URL('..', document.baseURI).href.replace(/\/$/, '');
+    byId<HTMLTextAreaElement>('gw-env').value = `DAMM_CONTROL_PLANE=${controlPlane}\nDAMM_GATEWAY_TOKEN=${gw.registrationToken}\nDAMM_ROOT_SHA256=${trust.rootV1Sha256}\n`;
+    byId('gw-added-what').textContent = `Gateway ${gw.name} (${region.toUpperCase()}, exit ${country.toUpperCase()}) is waiting to register. Its one-time token expires ${dateTime(new Date(gw.expiresAt))}.`;
+    byId('gw-added').hidden = false;
+    byId('gw-added-h').focus();
+    flash(`Added gateway ${gw.name}: it appears as "not registered" until its agent starts with the token below.`);
+    await loadGateways();
+  } catch (e) {
+    err.hidden = false;
+    err.textContent = problem(e);
+  }
+});
+
 // --- invites and passes ---
 async function loadPasses(): Promise<void> {
   const { passes } = await api.get<{ passes: Pass[] }>('passes?limit=200');

@@ -215,11 +215,24 @@ test('audit: the invite, the enrollment and the revocation, with the operator na
 
 test('gateways and keys pages: doors with their state, heartbeat, peers; trust status read-only', async () => {
   await go('gateways', '.gateway');
-  const gw = page.locator('.gateway').first();
+  const gw = page.locator('.gateway', { hasText: 'gw-nl' });
   assert.match(await gw.innerText(), /online/);
   assert.match(await gw.innerText(), /up T0 192\.0\.2\.10:51820/);
   assert.match(await gw.innerText(), /up T1 192\.0\.2\.10:51821/);
   assert.match(await gw.innerText(), /Peers\s+0/, 'the revoked device is no longer a peer');
+  // Add a gateway: its one-time token and the root pin, ready for the gateway host's env file; the token registers it.
+  await page.locator('#gw-region').fill('DE');
+  await page.locator('#gw-country').fill('DE');
+  await page.locator('#gw-name').fill('gw-console');
+  await page.locator('#gateway-form button[type="submit"]').click();
+  await page.locator('#gw-added').waitFor();
+  const env = await page.locator('#gw-env').inputValue();
+  const pin = (await cp.call('GET', '/v1/trust')).body.rootV1Sha256;
+  const m = new RegExp(`^DAMM_CONTROL_PLANE=${cp.url.replace(/[.]/g, '\\.')}\nDAMM_GATEWAY_TOKEN=(dg_[A-Za-z0-9_-]+)\nDAMM_ROOT_SHA256=${pin}\n$`).exec(env);
+  assert.ok(m, env);
+  assert.match(await page.locator('.gateway', { hasText: 'gw-console' }).innerText(), /not registered/);
+  const reg = await cp.call('POST', '/v1/gateways/register', { registrationToken: m[1], wgPublicKey: Buffer.from(x25519.getPublicKey(x25519.utils.randomSecretKey())).toString('base64'), endpoints: [{ tier: 'T0', host: '192.0.2.20', port: 51820 }], egressIps: ['192.0.2.20'] });
+  assert.equal(reg.status, 201, JSON.stringify(reg.body));
   await shoot('06-gateways');
   await go('keys', '#keys-body section');
   const keys = await page.locator('#keys-body').innerText();
