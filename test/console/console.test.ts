@@ -115,6 +115,41 @@ test('overview: posture, gateways and doors up, two charts as inline SVG with a 
   await shoot('02-overview');
 });
 
+test('keyboard: the skip link, then each page link in order and Sign out; Enter opens a page and focuses its heading; every control has a name', async () => {
+  await page.reload();
+  await page.locator('#ov-enroll svg').waitFor();
+  const focused = () => page.evaluate(() => {
+    const e = document.activeElement as HTMLElement | null;
+    return e ? (e.getAttribute('href') ?? e.id ?? e.textContent) || e.textContent : null;
+  });
+  const order: (string | null)[] = [];
+  for (let i = 0; i < 8; i++) {
+    await page.keyboard.press('Tab');
+    order.push(await focused());
+  }
+  assert.deepEqual(order, ['#main', '#overview', '#devices', '#gateways', '#invites', '#audit', '#keys', 'sign-out']);
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Shift+Tab'); // back on Devices
+  await page.keyboard.press('Enter');
+  await page.locator('#page-devices').waitFor();
+  assert.equal(await focused(), 'devices-h', 'the new page\'s heading has the focus');
+  assert.equal(await page.locator('nav a[aria-current="page"]').getAttribute('href'), '#devices');
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((e) => {
+        const named = (e as HTMLInputElement).labels?.length || e.getAttribute('aria-label') || (e.tagName === 'BUTTON' && e.textContent?.trim());
+        return !named;
+      })
+      .map((e) => e.outerHTML.slice(0, 80)),
+  );
+  assert.deepEqual(unnamed, []);
+  await page.locator('nav a[href="#overview"]').click();
+  await page.locator('#overview-h:focus').waitFor();
+});
+
 let inviteLink = '';
 
 test('invites: issue one with tier, uses, expiry and note; its link and a QR code of exactly that link; listed', async () => {
