@@ -353,4 +353,8 @@ test('overview after some traffic: enrollments this hour and bytes metered today
   assert.match(await page.locator('#ov-tiles').innerText(), /3\s+devices active/);
   await shoot('02-overview');
   assert.deepEqual(pageErrors, []);
+  // The strict CSP held all along: no inline style or script, nothing from elsewhere, was ever refused.
+  assert.deepEqual(traffic.consoleErrors.filter((e) => /Content Security Policy|Refused to/i.test(e)), []);
+  const unexpected = traffic.consoleErrors.filter((e) => !/status of (401|403)/.test(e));
+  assert.deepEqual(unexpected, [], 'the only console errors are the refusals this test provoked');
 });
