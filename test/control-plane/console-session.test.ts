@@ -191,3 +191,16 @@ test('operator API for the console: search, suspend, resume, revoke a pass, over
   const future = await cp.op('GET', `/v1/operator/audit?since=${encodeURIComponent(new Date(clock.now().getTime() + 60_000).toISOString())}`);
   assert.equal(future.body.entries.length, 0);
 });
+
+test('the overview warns, in words, of keys to rotate, a root to refresh and a silent gateway', async () => {
+  assert.deepEqual((await cp.op('GET', '/v1/operator/overview')).body.warnings, [], 'nothing to warn about yet');
+  clock.advance(340 * 86400); // online keys and the root live 365 days
+  const ov = await cp.op('GET', '/v1/operator/overview');
+  const w = ov.body.warnings.join('\n');
+  assert.match(w, /every catalog key ends within 30 days: run "damm keys rotate --role catalog --root-key \.\.\."/);
+  assert.match(w, /every admission key ends within 30 days/);
+  assert.match(w, /root v1 expires .*: run "damm keys refresh --root-key \.\.\." soon/);
+  assert.match(w, /gateway gw-nl-\w+ \(NL\) is offline: its last heartbeat was \d+ minute\(s\) ago/);
+  const trust = await cp.op('GET', '/v1/operator/trust');
+  assert.ok(new Date(trust.body.catalog.rotationDueAt).getTime() < clock.now().getTime(), 'the rotation due date has passed');
+});
