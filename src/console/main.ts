@@ -296,11 +296,14 @@ byId<HTMLFormElement>('gateway-form').addEventListener('submit', async (ev) => {
   err.hidden = true;
   try {
     const [gw, trust] = await Promise.all([
-      api.post<{ gatewayId: string; name: string; registrationToken: string; expiresAt: string }>('gateways', { region, country, ...(name ? { name } : {}) }),
+      // joinCode: from servers that offer `damm gateway join` (one line carrying the URL, the token and the pin).
+      api.post<{ gatewayId: string; name: string; registrationToken: string; expiresAt: string; joinCode?: string }>('gateways', { region, country, ...(name ? { name } : {}) }),
       api.get<Trust>('trust'),
     ]);
     const controlPlane = new URL('..', document.baseURI).href.replace(/\/$/, '');
     byId<HTMLTextAreaElement>('gw-env').value = `DAMM_CONTROL_PLANE=${controlPlane}\nDAMM_GATEWAY_TOKEN=${gw.registrationToken}\nDAMM_ROOT_SHA256=${trust.rootV1Sha256}\n`;
+    byId('gw-join-wrap').hidden = !gw.joinCode;
+    byId<HTMLTextAreaElement>('gw-join').value = gw.joinCode ?? '';
     byId('gw-added-what').textContent = `Gateway ${gw.name} (${region.toUpperCase()}, exit ${country.toUpperCase()}) is waiting to register. Its one-time token expires ${dateTime(new Date(gw.expiresAt))}.`;
     byId('gw-added').hidden = false;
     byId('gw-added-h').focus();

@@ -265,6 +265,8 @@ test('gateways and keys pages: doors with their state, heartbeat, peers; trust s
   const pin = (await cp.call('GET', '/v1/trust')).body.rootV1Sha256;
   const m = new RegExp(`^DAMM_CONTROL_PLANE=${cp.url.replace(/[.]/g, '\\.')}\nDAMM_GATEWAY_TOKEN=(dg_[A-Za-z0-9_-]+)\nDAMM_ROOT_SHA256=${pin}\n$`).exec(env);
   assert.ok(m, env);
+  // A server that offers `damm gateway join` also returns a join code: shown when there is one, hidden when not.
+  assert.equal(await page.locator('#gw-join-wrap').isVisible(), (await page.locator('#gw-join').inputValue()).length > 0);
   assert.match(await page.locator('.gateway', { hasText: 'gw-console' }).innerText(), /not registered/);
   const reg = await cp.call('POST', '/v1/gateways/register', { registrationToken: m[1], wgPublicKey: Buffer.from(x25519.getPublicKey(x25519.utils.randomSecretKey())).toString('base64'), endpoints: [{ tier: 'T0', host: '192.0.2.20', port: 51820 }], egressIps: ['192.0.2.20'] });
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
