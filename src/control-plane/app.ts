@@ -17,7 +17,8 @@ import { operatorRoutes } from './routes/operator.js';
 import { gatewayRoutes } from './routes/gateway.js';
 import { opsRoutes } from './routes/ops.js';
 import { gatewayFeedRoutes } from './routes/gateway-feed.js';
-import { wizardRoutes } from './routes/wizard.js';
+import { consolePageRoutes, wizardRoutes } from './routes/wizard.js';
+import { consoleSessionRoutes } from './routes/console-session.js';
 import { trustRoutes } from './trust/routes.js';
 
 export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', '*.installPass', '*.token', '*.credential', '*.registrationToken', '*.privateKey'];
@@ -94,6 +95,7 @@ export async function buildApp(opts: AppOptions) {
         securitySchemes: {
           operator: { type: 'http', scheme: 'bearer', description: 'Operator token (do_…)' },
           gateway: { type: 'http', scheme: 'bearer', description: 'Gateway credential (dgc_…)' },
+          console: { type: 'apiKey', in: 'cookie', name: '__Host-damm_session', description: 'Web console session (POST /v1/console/session); changes also need X-DAMM-CSRF and a same-origin Origin' },
         },
       },
     },
@@ -105,7 +107,9 @@ export async function buildApp(opts: AppOptions) {
   await app.register(gatewayRoutes(ctx), { prefix: '/v1/gateways' });
   await app.register(gatewayFeedRoutes(ctx), { prefix: '/v1/gateways' });
   await app.register(trustRoutes(ctx), { prefix: '/v1/trust' });
+  await app.register(consoleSessionRoutes(ctx), { prefix: '/v1/console' });
   await app.register(wizardRoutes());
+  await app.register(consolePageRoutes());
 
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -34,6 +34,8 @@ export const ConfigSchema = Type.Object(
     gatewayTokenTtlSeconds: Type.Integer({ minimum: 60 }),
     catalogTtlSeconds: Type.Integer({ minimum: 300 }),
     auditRetentionDays: Type.Integer({ minimum: 1 }),
+    consoleSessionIdleSeconds: Type.Integer({ minimum: 1 }),
+    consoleSessionMaxSeconds: Type.Integer({ minimum: 1 }),
     bodyLimitBytes: Type.Integer({ minimum: 1024 }),
     headersTimeoutSeconds: Type.Integer({ minimum: 1 }),
     requestTimeoutSeconds: Type.Integer({ minimum: 1 }),
@@ -73,6 +75,9 @@ export const DEFAULTS: Config = {
   gatewayTokenTtlSeconds: 86400,
   catalogTtlSeconds: 7 * 86400,
   auditRetentionDays: 90,
+  // Console sign-in sessions end after this long without a request, and at the latest this long after sign-in.
+  consoleSessionIdleSeconds: 30 * 60,
+  consoleSessionMaxSeconds: 12 * 3600,
   bodyLimitBytes: 16 * 1024,
   // A connection that has not sent its headers this long after opening (or a request whose
   // body has not all arrived after requestTimeoutSeconds) gets 408 and is closed.
@@ -114,6 +119,8 @@ const ENV: Record<string, { key: keyof Config; parse: (v: string) => unknown }> 
   DAMM_GATEWAY_TOKEN_TTL_SECONDS: { key: 'gatewayTokenTtlSeconds', parse: Number },
   DAMM_CATALOG_TTL_SECONDS: { key: 'catalogTtlSeconds', parse: Number },
   DAMM_AUDIT_RETENTION_DAYS: { key: 'auditRetentionDays', parse: Number },
+  DAMM_CONSOLE_SESSION_IDLE_SECONDS: { key: 'consoleSessionIdleSeconds', parse: Number },
+  DAMM_CONSOLE_SESSION_MAX_SECONDS: { key: 'consoleSessionMaxSeconds', parse: Number },
   DAMM_BODY_LIMIT_BYTES: { key: 'bodyLimitBytes', parse: Number },
   DAMM_HEADERS_TIMEOUT_SECONDS: { key: 'headersTimeoutSeconds', parse: Number },
   DAMM_REQUEST_TIMEOUT_SECONDS: { key: 'requestTimeoutSeconds', parse: Number },
@@ -164,6 +171,9 @@ export function validateConfig(config: unknown): Config {
   if (config.headersTimeoutSeconds > config.requestTimeoutSeconds) {
     // Node refuses a headers timeout longer than the whole-request timeout.
     throw new DammError('config_invalid', `DAMM_HEADERS_TIMEOUT_SECONDS (${config.headersTimeoutSeconds}) must not exceed DAMM_REQUEST_TIMEOUT_SECONDS (${config.requestTimeoutSeconds}).`);
+  }
+  if (config.consoleSessionIdleSeconds > config.consoleSessionMaxSeconds) {
+    throw new DammError('config_invalid', `DAMM_CONSOLE_SESSION_IDLE_SECONDS (${config.consoleSessionIdleSeconds}) must not exceed DAMM_CONSOLE_SESSION_MAX_SECONDS (${config.consoleSessionMaxSeconds}).`);
   }
   parsePools({ ipv4Cidr: config.ipv4Pool, ipv6Prefix: config.ipv6Prefix });
   const tiers = config.serviceTiers as ServiceTiers;

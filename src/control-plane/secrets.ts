@@ -5,7 +5,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export type SecretKind = 'dp' | 'do' | 'dg' | 'dgc';
+/** dp install pass or invite, do operator token, dg gateway registration, dgc gateway credential, ds console session. */
+export type SecretKind = 'dp' | 'do' | 'dg' | 'dgc' | 'ds';
 
 export function newSecret(kind: SecretKind): string {
   return `${kind}_${randomBytes(24).toString('base64url')}`;

@@ -12,6 +12,7 @@ import { migrate } from '../store/migrate.js';
 import { startEmbeddedStore, type EmbeddedStore } from '../store/embedded.js';
 import { pruneAudit } from '../store/audit.js';
 import { pruneCounters } from '../store/rate-limit.js';
+import { pruneSessions } from './services/console-sessions.js';
 import { parsePools } from '../core/ipam.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { buildApp, REDACT_PATHS } from './app.js';
@@ -139,6 +140,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     const now = clock.now();
     void pruneAudit(store.db, new Date(now.getTime() - opts.config.auditRetentionDays * 86400_000)).catch((err) => log.warn({ err }, 'audit prune failed'));
     void pruneCounters(store.db, new Date(now.getTime() - 2 * 3600_000)).catch(() => {});
+    void pruneSessions(store.db, now).catch((err) => log.warn({ err }, 'console session prune failed'));
   }, 10 * 60_000);
   housekeeping.unref();
   return {

@@ -300,8 +300,71 @@ export const AuditList = Strict({ entries: Type.Array(AuditEntry) });
 export const AuditQuery = Strict({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   afterId: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
-  action: Type.Optional(Type.String({ maxLength: 64 })),
+  action: Type.Optional(Type.String({ maxLength: 64, description: 'Exact action, or a prefix ending in "." (device.)' })),
+  actor: Type.Optional(Type.String({ maxLength: 100, description: 'Exact actor, e.g. operator:admin' })),
+  subject: Type.Optional(Type.String({ maxLength: 100, description: 'Exact subject, e.g. device:<id>' })),
+  since: Type.Optional(IsoTime),
+  until: Type.Optional(IsoTime),
 });
 export type AuditQuery = Static<typeof AuditQuery>;
 
 export const HealthResponse = Strict({ status: Type.String() });
+
+// --- web console (docs/console.md) ---
+export const SignInRequest = Strict({ token: Type.String({ minLength: 1, maxLength: 200, description: 'An operator token (do_…); exchanged for a session cookie, never stored by the browser' }) });
+export const ConsoleSession = Strict({
+  operator: Type.String(),
+  csrfToken: Type.String({ description: 'Send it as X-DAMM-CSRF on every change made with the session cookie' }),
+  expiresAt: IsoTime,
+  idleExpiresAt: IsoTime,
+});
+export type ConsoleSession = Static<typeof ConsoleSession>;
+
+export const DeviceQuery = Strict({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('revoked')])),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Device id (or its start), tunnel address, public key prefix, or words of its invite note' })),
+});
+export const DeviceListItem = Strict({
+  ...DeviceSummary.properties,
+  gatewayName: Nullable(Type.String()),
+  note: Nullable(Type.String({ description: "The note of the invite or pass it enrolled with" })),
+  usageBytes: Type.Integer({ description: 'Bytes this usage period (calendar month, UTC)' }),
+  quotaBytes: Nullable(Type.Integer()),
+});
+export const DeviceListResponse = Strict({ devices: Type.Array(DeviceListItem) });
+export const DeviceStateRequest = Strict({ reason: Type.Optional(Type.String({ maxLength: 200 })) });
+export const PassIdParams = Strict({ id: Uuid });
+
+export const GatewayDetail = Strict({
+  ...GatewaySummary.properties,
+  peers: Type.Integer({ description: 'Active devices this gateway admits (every device of its scope)' }),
+  bytesToday: Type.Integer(),
+  heartbeatAgeSeconds: Nullable(Type.Number()),
+});
+export const GatewayDetailList = Strict({ gateways: Type.Array(GatewayDetail) });
+
+export const Overview = Strict({
+  posture: Posture,
+  gateways: Strict({ total: Type.Integer(), online: Type.Integer(), registered: Type.Integer() }),
+  doors: Strict({ total: Type.Integer(), up: Type.Integer() }),
+  devices: Strict({ active: Type.Integer(), suspended: Type.Integer(), revoked: Type.Integer() }),
+  enrollmentsPerHour: Type.Array(Strict({ hour: IsoTime, count: Type.Integer() }), { description: 'The last 24 hours, oldest first' }),
+  bytesPerDay: Type.Array(Strict({ day: Type.String({ format: 'date' }), bytes: Type.Integer() }), { description: 'The last 14 days (UTC), oldest first' }),
+  warnings: Type.Array(Type.String()),
+});
+
+const TrustKey = Strict({ keyid: Type.String(), notBefore: IsoTime, notAfter: IsoTime, validNow: Type.Boolean(), keyFileHere: Type.Boolean() });
+const TrustRole = Strict({ threshold: Type.Integer(), keys: Type.Array(TrustKey), rotationDueAt: Nullable(IsoTime) });
+export const TrustStatus = Strict({
+  rootVersion: Type.Integer(),
+  rootIssuedAt: IsoTime,
+  rootExpiresAt: IsoTime,
+  rootRefreshDueAt: IsoTime,
+  rootV1Sha256: Type.String(),
+  root: Strict({ threshold: Type.Integer(), keyids: Type.Array(Type.String()) }),
+  catalog: TrustRole,
+  admission: TrustRole,
+  warnings: Type.Array(Type.String()),
+});
+export type TrustStatus = Static<typeof TrustStatus>;

@@ -13,7 +13,9 @@ export const ERROR_CODES = {
   invalid_argument: 400,
   // 401/403: who you are / what you may do
   unauthorized: 401,
+  session_expired: 401,
   forbidden: 403,
+  csrf_refused: 403,
   invalid_pass: 403,
   pass_expired: 403,
   pass_used: 403,

@@ -33,6 +33,18 @@ export async function addUsage(q: Queryable, period: Date, deltas: readonly Usag
   return new Map(r.rows.map((x) => [x.device_id, Number(x.total)]));
 }
 
+/** Adds a counted heartbeat's bytes to its gateway's total for the UTC day (the console's bytes-per-day chart). */
+export async function addGatewayDay(q: Queryable, gatewayId: string, now: Date, deltas: readonly { rx: number; tx: number }[]): Promise<void> {
+  const rx = deltas.reduce((n, d) => n + d.rx, 0);
+  const tx = deltas.reduce((n, d) => n + d.tx, 0);
+  if (rx === 0 && tx === 0) return;
+  await q.query(
+    `INSERT INTO usage_daily (gateway_id, day, rx_bytes, tx_bytes) VALUES ($1, ($2::timestamptz AT TIME ZONE 'UTC')::date, $3, $4)
+     ON CONFLICT (day, gateway_id) DO UPDATE SET rx_bytes = usage_daily.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = usage_daily.tx_bytes + EXCLUDED.tx_bytes`,
+    [gatewayId, now, String(rx), String(tx)],
+  );
+}
+
 export async function usageOf(q: Queryable, deviceId: string, period: Date): Promise<{ rx: number; tx: number }> {
   const r = await q.query<{ rx_bytes: string; tx_bytes: string }>(
     'SELECT rx_bytes, tx_bytes FROM usage_periods WHERE device_id = $1 AND period_start = $2',

@@ -28,7 +28,7 @@ after(async () => {
 });
 
 test('--help works on every command', async () => {
-  for (const cmd of [[], ['serve'], ['init'], ['pass', 'issue'], ['invite', 'issue'], ['device', 'list'], ['device', 'revoke'], ['gateway', 'add'], ['gateway', 'list'], ['gateway', 'drain'], ['gateway', 'undrain'], ['gateway', 'remove'], ['audit', 'tail']]) {
+  for (const cmd of [[], ['serve'], ['init'], ['pass', 'issue'], ['invite', 'issue'], ['device', 'list'], ['device', 'revoke'], ['device', 'suspend'], ['device', 'resume'], ['invite', 'revoke'], ['gateway', 'add'], ['gateway', 'list'], ['gateway', 'join'], ['gateway', 'drain'], ['gateway', 'undrain'], ['gateway', 'remove'], ['audit', 'tail']]) {
     const r = await damm([...cmd, '--help']);
     assert.match(r.stdout, /Usage: damm/, cmd.join(' '));
   }
@@ -71,7 +71,12 @@ test('serve prints its URL and the operator commands work against it', async () 
 
   const list = JSON.parse((await damm(['device', 'list', '--json'])).stdout);
   assert.equal(list.devices[0].id, dev.deviceId);
+  assert.match((await damm(['device', 'suspend', dev.deviceId, '--reason', 'lost'])).stdout, /^suspended /);
+  assert.match((await damm(['device', 'list', '--state', 'suspended', '--search', dev.deviceId.slice(0, 8)])).stdout, new RegExp(dev.deviceId));
+  assert.match((await damm(['device', 'resume', dev.deviceId])).stdout, /^resumed /);
   assert.match((await damm(['device', 'revoke', dev.deviceId, '--reason', 'test'])).stdout, /revoked/);
+  assert.match((await damm(['invite', 'revoke', inv.id])).stdout, new RegExp(`^revoked ${inv.id}`));
+  assert.equal((JSON.parse((await damm(['pass', 'list', '--json'])).stdout) as { passes: { id: string; state: string }[] }).passes.find((p) => p.id === inv.id)?.state, 'revoked');
   assert.match((await damm(['device', 'list', '--state', 'revoked'])).stdout, new RegExp(dev.deviceId));
   assert.match((await damm(['gateway', 'drain', gw.gatewayId, '--reason', 'maintenance'])).stdout, /is drained: no new devices land there/);
   assert.match((await damm(['gateway', 'list'])).stdout, /NL\s+NL\s+true\s+true/, 'online and drained');
@@ -79,7 +84,7 @@ test('serve prints its URL and the operator commands work against it', async () 
   assert.match((await damm(['gateway', 'remove', gw.gatewayId])).stdout, /removed gateway .*; 0 active device\(s\)/);
   assert.doesNotMatch((await damm(['gateway', 'list'])).stdout, new RegExp(gw.gatewayId));
   const audit = (await damm(['audit', 'tail', '--limit', '50'])).stdout;
-  for (const a of ['gateway.added', 'invite.issued', 'pass.minted', 'device.enrolled', 'device.revoked', 'gateway.drained', 'gateway.undrained', 'gateway.removed']) assert.match(audit, new RegExp(a.replace('.', '\\.')));
+  for (const a of ['gateway.added', 'invite.issued', 'pass.minted', 'device.enrolled', 'device.suspended', 'device.resumed', 'device.revoked', 'invite.revoked', 'gateway.drained', 'gateway.undrained', 'gateway.removed']) assert.match(audit, new RegExp(a.replace('.', '\.')));
 });
 
 test('friendly errors and non-zero exits', async () => {

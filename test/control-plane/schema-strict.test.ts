@@ -66,14 +66,25 @@ const examples: Record<string, () => Promise<Example>> = {
   'POST /v1/operator/passes': async () => ({ body: { tier: 'standard', expiresInSeconds: 3600, note: 'a note' }, ok: 201 }),
   'POST /v1/operator/invites': async () => ({ body: { tier: 'standard', uses: 3, expiresInSeconds: 3600, note: 'a note' }, ok: 201 }),
   'GET /v1/operator/passes': async () => ({ query: { limit: '5', before: new Date().toISOString() }, ok: 200 }),
-  'GET /v1/operator/devices': async () => ({ query: { limit: '5', state: 'active' }, ok: 200 }),
+  'GET /v1/operator/devices': async () => ({ query: { limit: '5', state: 'active', q: '10.66.0.2' }, ok: 200 }),
   'POST /v1/operator/devices/{id}/revoke': async () => ({ params: { id: (await enrolledDevice()).id }, body: { reason: 'a reason' }, ok: 200 }),
+  'POST /v1/operator/devices/{id}/suspend': async () => ({ params: { id: (await enrolledDevice()).id }, body: { reason: 'a reason' }, ok: 200 }),
+  'POST /v1/operator/devices/{id}/resume': async () => {
+    const { id } = await enrolledDevice();
+    assert.equal((await cp.op('POST', `/v1/operator/devices/${id}/suspend`, {})).status, 200);
+    return { params: { id }, body: { reason: 'a reason' }, ok: 200 };
+  },
+  'POST /v1/operator/passes/{id}/revoke': async () => ({ params: { id: (await cp.op('POST', '/v1/operator/invites', {})).body.id }, ok: 204 }),
+  'POST /v1/console/session': async () => ({ body: { token: cp.operatorToken }, ok: 201 }),
   'POST /v1/operator/gateways': async () => ({ body: { name: `gw-strict-${++names}`, region: 'NL', country: 'NL', expiresInSeconds: 3600 }, ok: 201 }),
   // A fresh (added, unregistered) gateway each time: draining or removing the registered one would stop enrollments.
   'POST /v1/operator/gateways/{id}/drain': async () => ({ params: { id: await addedGateway() }, body: { reason: 'a reason' }, ok: 200 }),
   'POST /v1/operator/gateways/{id}/undrain': async () => ({ params: { id: await addedGateway() }, body: { reason: 'a reason' }, ok: 200 }),
   'POST /v1/operator/gateways/{id}/remove': async () => ({ params: { id: await addedGateway() }, body: { reason: 'a reason' }, ok: 200 }),
-  'GET /v1/operator/audit': async () => ({ query: { limit: '5', afterId: '0', action: 'pass.issue' }, ok: 200 }),
+  'GET /v1/operator/audit': async () => ({
+    query: { limit: '5', afterId: '0', action: 'pass.issue', actor: 'operator:test', subject: 'device:x', since: new Date(0).toISOString(), until: new Date().toISOString() },
+    ok: 200,
+  }),
   'POST /v1/gateways/register': async () => {
     const add = await cp.op('POST', '/v1/operator/gateways', { region: 'NL', country: 'NL' });
     assert.equal(add.status, 201, JSON.stringify(add.body));

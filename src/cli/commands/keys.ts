@@ -98,47 +98,17 @@ export function registerKeys(program: Command): void {
     .option('--json', 'print JSON for scripts')
     .action(async (opts: { dataDir: string; json?: boolean }) => {
       try {
-        const { loadVerifiedChain, getRoot, readOnlineKeyFiles, ONLINE_ROLES, roleKeys, keyValidFor, keysDir } = await trustModules();
+        const { trustStatus } = await import('../../control-plane/trust/status.js');
+        const { ONLINE_ROLES } = await trustModules();
         await withStore(opts, async (store, config) => {
-          const root = await loadVerifiedChain(store.db);
-          if (!root) throw new DammError('config_invalid', 'No root is published in this store: run "damm init".');
-          const v1 = (await getRoot(store.db, 1))!;
-          const now = new Date();
-          const local = new Set((await readOnlineKeyFiles(config.dataDir)).map((f) => f.key.keyid));
-          const warnings: string[] = [];
-          const soon = now.getTime() + 30 * DAY_MS;
-          if (root.expiresAt.getTime() <= now.getTime()) warnings.push(`root v${root.version} has EXPIRED: run "damm keys refresh --root-key ..."`);
-          else if (root.expiresAt.getTime() < soon) warnings.push(`root v${root.version} expires ${root.document.expiresAt}: run "damm keys refresh --root-key ..." soon`);
-          const roles = Object.fromEntries(
-            ONLINE_ROLES.map((r) => {
-              const list = roleKeys(root, r).map((k) => ({
-                keyid: k.keyid,
-                notBefore: k.notBefore!.toISOString(),
-                notAfter: k.notAfter!.toISOString(),
-                validNow: keyValidFor(k, now),
-                keyFileHere: local.has(k.keyid),
-              }));
-              const signing = list.filter((k) => k.validNow && k.keyFileHere);
-              if (signing.length < root.document.roles[r].threshold) warnings.push(`no ${r} key valid now has its key file in ${keysDir(config.dataDir)}: this host cannot sign ${r === 'catalog' ? 'catalogs' : 'admission records'} (docs/runbooks.md)`);
-              else if (signing.every((k) => new Date(k.notAfter).getTime() < soon)) warnings.push(`every ${r} key ends within 30 days: run "damm keys rotate --role ${r} --root-key ..."`);
-              return [r, { threshold: root.document.roles[r].threshold, keys: list }];
-            }),
-          );
-          const status = {
-            rootVersion: root.version,
-            rootIssuedAt: root.document.issuedAt,
-            rootExpiresAt: root.document.expiresAt,
-            rootV1Sha256: v1.payloadSha256,
-            root: { threshold: root.document.roles.root.threshold, keyids: root.document.roles.root.keyids },
-            ...roles,
-            warnings,
-          };
+          const status = await trustStatus(store.db, config.dataDir, new Date());
+          const warnings = status.warnings;
           if (opts.json) return printJson(status);
-          say(`root v${root.version}, issued ${root.document.issuedAt}, expires ${root.document.expiresAt}`);
-          say(`  root keys: ${root.document.roles.root.threshold} of ${root.document.roles.root.keyids.map((k) => k.slice(0, 16)).join(', ')}`);
-          say(`  pin (sha256 of root v1): ${v1.payloadSha256}`);
+          say(`root v${status.rootVersion}, issued ${status.rootIssuedAt}, expires ${status.rootExpiresAt}`);
+          say(`  root keys: ${status.root.threshold} of ${status.root.keyids.map((k) => k.slice(0, 16)).join(', ')}`);
+          say(`  pin (sha256 of root v1): ${status.rootV1Sha256}`);
           for (const r of ONLINE_ROLES) {
-            const info = roles[r] as { threshold: number; keys: { keyid: string; notBefore: string; notAfter: string; validNow: boolean; keyFileHere: boolean }[] };
+            const info = status[r];
             say(`${r} (threshold ${info.threshold}):`);
             for (const k of info.keys) {
               say(`  ${k.keyid.slice(0, 16)}  ${k.notBefore} .. ${k.notAfter}  ${k.validNow ? 'valid now' : 'NOT valid now'}  ${k.keyFileHere ? 'key file here' : 'no key file here'}`);

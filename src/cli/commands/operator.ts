@@ -71,9 +71,10 @@ export function registerOperator(program: Command): void {
   const device = program.command('device').description('enrolled devices');
   withApi(device.command('list')).description('list devices')
     .option('--state <state>', 'active, suspended or revoked')
+    .option('--search <text>', 'a device id (or its start), tunnel address, public key prefix, or words of its invite note')
     .option('--limit <n>', 'how many', int('limit'), 100)
-    .action(run<ApiOpts & { state?: string; limit: number }>(async (o) => {
-      const q = new URLSearchParams({ limit: String(o.limit), ...(o.state ? { state: o.state } : {}) });
+    .action(run<ApiOpts & { state?: string; search?: string; limit: number }>(async (o) => {
+      const q = new URLSearchParams({ limit: String(o.limit), ...(o.state ? { state: o.state } : {}), ...(o.search ? { q: o.search } : {}) });
       const r = await api<{ devices: Record<string, unknown>[] }>(await resolveTarget(o), 'GET', `/v1/operator/devices?${q}`);
       if (o.json) return printJson(r);
       printTable(r.devices, ['id', 'ipv4', 'region', 'exitCountry', 'tier', 'state', 'createdAt']);
@@ -84,6 +85,22 @@ export function registerOperator(program: Command): void {
       const r = await api<Record<string, unknown>>(await resolveTarget(o), 'POST', `/v1/operator/devices/${encodeURIComponent(id!)}/revoke`, o.reason ? { reason: o.reason } : {});
       if (o.json) return printJson(r);
       process.stdout.write(`revoked ${String(r.id)} (${String(r.ipv4)})\n`);
+    }));
+
+  for (const [verb, done, what] of [['suspend', 'suspended', 'suspend a device: its peer leaves every gateway, its address is kept'], ['resume', 'resumed', 'resume a suspended device']] as const) {
+    withApi(device.command(`${verb} <id>`)).description(what)
+      .option('--reason <text>', 'why (recorded)')
+      .action(run<ApiOpts & { reason?: string }>(async (o, id) => {
+        const r = await api<Record<string, unknown>>(await resolveTarget(o), 'POST', `/v1/operator/devices/${encodeURIComponent(id!)}/${verb}`, o.reason ? { reason: o.reason } : {});
+        if (o.json) return printJson(r);
+        process.stdout.write(`${done} ${String(r.id)} (${String(r.ipv4)})\n`);
+      }));
+  }
+  withApi(invite.command('revoke <id>')).description('revoke an invite or pass by its id: its link stops working')
+    .action(run<ApiOpts>(async (o, id) => {
+      await api<void>(await resolveTarget(o), 'POST', `/v1/operator/passes/${encodeURIComponent(id!)}/revoke`);
+      if (o.json) return printJson({ revoked: id });
+      process.stdout.write(`revoked ${id}\n`);
     }));
 
   const gateway = program.commands.find((c) => c.name() === 'gateway') ?? program.command('gateway').description('gateways');

@@ -1,10 +1,16 @@
-/** Operator API: passes, invites, devices, gateways, audit. Every route needs an operator token. */
+/**
+ * Operator API: passes, invites, devices, gateways, audit, trust status.
+ * Every route needs an operator: the CLI's bearer token, or a web console
+ * session cookie with its CSRF header for changes (services/console-sessions.ts).
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import * as S from '../../core/api-schemas.js';
-import { authenticateOperator } from '../services/operators.js';
-import { issuePass, listPasses } from '../services/passes.js';
-import { listDevices, revokeDevice } from '../services/devices.js';
+import { authenticateOperatorRequest, type Operator } from '../services/console-sessions.js';
+import { issuePass, listPasses, revokePass } from '../services/passes.js';
+import { listDevices, revokeDevice, setDeviceSuspended } from '../services/devices.js';
 import { addGateway, gatewaySummary, listGateways, removeGateway, setGatewayDrained } from '../services/gateways.js';
+import { gatewayDetails, overview } from '../services/overview.js';
+import { trustStatus } from '../trust/status.js';
 import { listAudit } from '../../store/audit.js';
 import type { Ctx } from '../context.js';
 import { getRoot } from '../trust/roots.js';
@@ -12,7 +18,7 @@ import { Type } from '@sinclair/typebox';
 import { encodeJoinCode } from '../../core/join-code.js';
 import { DammError } from '../../core/errors.js';
 
-const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody };
+const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 403: S.ErrorBody, 404: S.ErrorBody, 409: S.ErrorBody };
 
 /**
  * The link a person opens: `/get/?invite=<token>#root=<sha256 of root v1>`.
@@ -32,12 +38,11 @@ export async function passLink(ctx: Ctx, token: string, origin: string): Promise
 export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (app) => {
   app.decorateRequest('operator', null);
   app.addHook('onRequest', async (request) => {
-    const op = await authenticateOperator(ctx.db, request.headers.authorization);
-    (request as unknown as { operator: { id: string; name: string } }).operator = op;
+    (request as unknown as { operator: Operator }).operator = await authenticateOperatorRequest(ctx, request);
   });
-  const actor = (request: unknown) => `operator:${(request as { operator: { name: string } }).operator.name}`;
+  const actor = (request: unknown) => `operator:${(request as { operator: Operator }).operator.name}`;
   const origin = (request: { protocol: string; host: string }) => `${request.protocol}://${request.host}`;
-  const security = [{ operator: [] }];
+  const security: Record<string, string[]>[] = [{ operator: [] }, { console: [] }];
 
   app.post('/passes', {
     schema: { summary: 'Issue a single-use install pass', tags: ['operator'], security, body: S.IssuePassRequest, response: { 201: S.IssuedPass, ...errors } },
@@ -59,15 +64,26 @@ export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (ap
     schema: { summary: 'List passes and invites (never their secrets)', tags: ['operator'], security, querystring: S.ListQuery, response: { 200: S.PassList, ...errors } },
   }, async (request) => ({ passes: await listPasses(ctx.db, ctx.clock.now(), request.query.limit ?? 100) }));
 
+  app.post('/passes/:id/revoke', {
+    schema: { summary: 'Revoke a pass or invite: its link stops working; devices enrolled with it stay', tags: ['operator'], security, params: S.PassIdParams, response: { 204: Type.Null(), ...errors } },
+  }, async (request, reply) => {
+    await revokePass(ctx, actor(request), request.params.id);
+    return reply.status(204).send(null);
+  });
+
   app.get('/devices', {
-    schema: {
-      summary: 'List devices',
-      tags: ['operator'],
-      security,
-      querystring: S.Strict({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })), state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('revoked')])) }),
-      response: { 200: S.DeviceList, ...errors },
-    },
-  }, async (request) => ({ devices: await listDevices(ctx.db, { limit: request.query.limit ?? 100, ...(request.query.state ? { state: request.query.state } : {}) }) }));
+    schema: { summary: 'List devices, newest first; search by id, address, key prefix or invite note', tags: ['operator'], security, querystring: S.DeviceQuery, response: { 200: S.DeviceListResponse, ...errors } },
+  }, async (request) => ({
+    devices: await listDevices(ctx, { limit: request.query.limit ?? 100, ...(request.query.state ? { state: request.query.state } : {}), ...(request.query.q ? { q: request.query.q } : {}) }),
+  }));
+
+  app.post('/devices/:id/suspend', {
+    schema: { summary: 'Suspend a device: its peer leaves every gateway; its address is kept', tags: ['operator'], security, params: S.DeviceIdParams, body: S.DeviceStateRequest, response: { 200: S.DeviceSummary, ...errors } },
+  }, async (request) => setDeviceSuspended(ctx, actor(request), request.params.id, true, request.body.reason ?? 'suspended by operator'));
+
+  app.post('/devices/:id/resume', {
+    schema: { summary: 'Resume a suspended device: it is admitted on its gateways again', tags: ['operator'], security, params: S.DeviceIdParams, body: S.DeviceStateRequest, response: { 200: S.DeviceSummary, ...errors } },
+  }, async (request) => setDeviceSuspended(ctx, actor(request), request.params.id, false, request.body.reason ?? 'resumed by operator'));
 
   app.post('/devices/:id/revoke', {
     schema: { summary: 'Revoke a device: its peer leaves every gateway, its address is freed', tags: ['operator'], security, params: S.DeviceIdParams, body: S.RevokeDeviceRequest, response: { 200: S.DeviceSummary, ...errors } },
@@ -114,10 +130,31 @@ export const operatorRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (ap
     return { id: g.id, name: g.name, region: g.region, removedAt: g.removed_at!.toISOString(), devicesPlaced };
   });
 
+  app.get('/gateways/detail', {
+    schema: { summary: 'Gateways with their peers, bytes metered today and heartbeat age', tags: ['operator'], security, response: { 200: S.GatewayDetailList, ...errors } },
+  }, async () => ({ gateways: await gatewayDetails(ctx) }));
+
+  app.get('/overview', {
+    schema: { summary: 'Posture, gateways and doors up/down, devices, enrollments per hour, bytes per day, warnings', tags: ['operator'], security, response: { 200: S.Overview, ...errors, 503: S.ErrorBody } },
+  }, async () => overview(ctx));
+
+  app.get('/trust', {
+    schema: { summary: 'Trust status (read-only): root version, online keys and their windows, next rotation due, warnings', tags: ['operator'], security, response: { 200: S.TrustStatus, ...errors, 503: S.ErrorBody } },
+  }, async () => trustStatus(ctx.db, ctx.config.dataDir, ctx.clock.now()));
+
   app.get('/audit', {
     schema: { summary: 'Read the audit log', tags: ['operator'], security, querystring: S.AuditQuery, response: { 200: S.AuditList, ...errors } },
   }, async (request) => {
-    const rows = await listAudit(ctx.db, { limit: request.query.limit ?? 100, ...(request.query.afterId !== undefined ? { afterId: request.query.afterId } : {}), ...(request.query.action ? { action: request.query.action } : {}) });
+    const { limit, afterId, action, actor: by, subject, since, until } = request.query;
+    const rows = await listAudit(ctx.db, {
+      limit: limit ?? 100,
+      ...(afterId !== undefined ? { afterId } : {}),
+      ...(action ? { action } : {}),
+      ...(by ? { actor: by } : {}),
+      ...(subject ? { subject } : {}),
+      ...(since ? { since: new Date(since) } : {}),
+      ...(until ? { until: new Date(until) } : {}),
+    });
     return { entries: rows.map((r) => ({ id: Number(r.id), at: r.at.toISOString(), actor: r.actor, action: r.action, subject: r.subject, details: r.details })) };
   });
 };

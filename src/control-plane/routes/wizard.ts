@@ -1,8 +1,10 @@
 /**
- * Serves the /get/ wizard (built by `npm run build` into dist/wizard) with
+ * Serves the /get/ wizard and the /console/ operator console (built by
+ * `npm run build` into dist/wizard and dist/console) with
  * headers that keep the page to itself: a strict Content-Security-Policy
  * (only this origin's script, style and API), no referrer (the invite sits in
- * the address), no framing, no cookies, and caching that lets the hashed
+ * the address), no framing, no cookies set by the pages themselves (the
+ * console's session cookie comes from its API), and caching that lets the hashed
  * assets live for a year while index.html is revalidated on every visit.
  *
  * The request logger drops query strings (app.ts), so `?invite=…` never
@@ -45,36 +47,47 @@ export function defaultWizardRoot(): string {
   return fileURLToPath(new URL('../../../dist/wizard/', import.meta.url));
 }
 
+/** dist/console, built beside the wizard by the same script. */
+export function defaultConsoleRoot(): string {
+  return fileURLToPath(new URL('../../../dist/console/', import.meta.url));
+}
+
 function secure(reply: FastifyReply): void {
   for (const [k, v] of Object.entries(SECURITY_HEADERS)) void reply.header(k, v);
 }
 
-export const wizardRoutes = (root: string = defaultWizardRoot()): FastifyPluginAsync => async (app) => {
-  // /get → /get/ keeping the query (the invite); relative, so a path prefix in front still works.
-  app.get('/get', { schema: { hide: true } }, async (request, reply) => {
+/**
+ * One static page app under `/<name>/`, with the headers above: the wizard
+ * at /get/ and the operator console at /console/ are served the same way.
+ * `/<name>` redirects to `/<name>/` keeping the query (the wizard's invite).
+ */
+export const staticPageRoutes = (opts: { name: string; root: string; title: string }): FastifyPluginAsync => async (app) => {
+  const prefix = `/${opts.name}/`;
+  app.get(`/${opts.name}`, { schema: { hide: true } }, async (request, reply) => {
     secure(reply);
     const q = request.url.indexOf('?');
-    return reply.redirect(`get/${q >= 0 ? request.url.slice(q) : ''}`, 301);
+    // Relative, so a path prefix in front still works.
+    return reply.redirect(`${opts.name}/${q >= 0 ? request.url.slice(q) : ''}`, 301);
   });
 
-  if (!existsSync(path.join(root, 'index.html'))) {
-    app.log.warn({ root }, 'the /get/ wizard is not built; run `npm run build`');
+  if (!existsSync(path.join(opts.root, 'index.html'))) {
+    app.log.warn({ root: opts.root }, `the ${prefix} page is not built; run \`npm run build\``);
     const notBuilt = async (_request: unknown, reply: FastifyReply) => {
       secure(reply);
       return reply
         .status(503)
         .header('cache-control', 'no-store')
         .type('text/plain; charset=utf-8')
-        .send('The DAMM wizard has not been built on this server. Its operator needs to run `npm run build`.\n');
+        .send(`The DAMM ${opts.title} has not been built on this server. Its operator needs to run \`npm run build\`.\n`);
     };
-    app.get('/get/', { schema: { hide: true } }, notBuilt);
-    app.get('/get/*', { schema: { hide: true } }, notBuilt);
+    app.get(prefix, { schema: { hide: true } }, notBuilt);
+    app.get(`${prefix}*`, { schema: { hide: true } }, notBuilt);
     return;
   }
 
   await app.register(fastifyStatic, {
-    root,
-    prefix: '/get/',
+    root: opts.root,
+    prefix,
     decorateReply: false,
     schemaHide: true,
     index: ['index.html'],
@@ -86,8 +99,13 @@ export const wizardRoutes = (root: string = defaultWizardRoot()): FastifyPluginA
     setHeaders: (reply, filePath) => {
       secure(reply);
       // Content-hashed file names change with their content: cache them for good.
-      const hashed = path.relative(root, filePath).startsWith(`assets${path.sep}`);
+      const hashed = path.relative(opts.root, filePath).startsWith(`assets${path.sep}`);
       void reply.header('cache-control', hashed ? IMMUTABLE : REVALIDATE);
     },
   });
 };
+
+export const wizardRoutes = (root: string = defaultWizardRoot()): FastifyPluginAsync => staticPageRoutes({ name: 'get', root, title: 'wizard' });
+
+/** The operator console's page (its API is the operator API, routes/console-session.ts signs in). */
+export const consolePageRoutes = (root: string = defaultConsoleRoot()): FastifyPluginAsync => staticPageRoutes({ name: 'console', root, title: 'console' });

@@ -2,17 +2,42 @@
 import { DammError } from '../../core/errors.js';
 import { withTx, type Queryable } from '../../store/db.js';
 import { audit } from '../../store/audit.js';
+import { periodStartOf } from '../../store/usage.js';
 import type { Ctx, DeviceRow } from '../context.js';
 
-export const DEVICE_COLUMNS = `id, public_key, address_offset, host(ipv4) AS ipv4, host(ipv6) AS ipv6, tier, region, exit_country,
-  scope, gateway_id, state, state_reason, created_at`;
+/** The columns of a DeviceRow, optionally qualified by a table alias (for joins). */
+export function deviceColumns(alias = ''): string {
+  const a = alias ? `${alias}.` : '';
+  return `${a}id, ${a}public_key, ${a}address_offset, host(${a}ipv4) AS ipv4, host(${a}ipv6) AS ipv6, ${a}tier, ${a}region, ${a}exit_country,
+  ${a}scope, ${a}gateway_id, ${a}state, ${a}state_reason, ${a}created_at`;
+}
+export const DEVICE_COLUMNS = deviceColumns();
 
-export async function listDevices(q: Queryable, opts: { limit: number; state?: string }) {
-  const r = await q.query<DeviceRow>(
-    `SELECT ${DEVICE_COLUMNS} FROM devices WHERE ($1::text IS NULL OR state = $1) ORDER BY created_at DESC, id LIMIT $2`,
-    [opts.state ?? null, opts.limit],
+/**
+ * Devices for the operator, newest first, with this period's usage, their
+ * tier's quota, their gateway's name and the note of the invite they came
+ * with. `q` matches an id (or its start), a tunnel address, a public key
+ * prefix, or words in that note.
+ */
+export async function listDevices(ctx: Pick<Ctx, 'db' | 'clock' | 'config'>, opts: { limit: number; state?: string; q?: string }) {
+  const q = opts.q?.trim() || null;
+  const r = await ctx.db.query<DeviceRow & { gateway_name: string | null; note: string | null; usage: string | null }>(
+    `SELECT ${deviceColumns('d')}, g.name AS gateway_name, p.note,
+            (SELECT u.rx_bytes + u.tx_bytes FROM usage_periods u WHERE u.device_id = d.id AND u.period_start = $4) AS usage
+     FROM devices d LEFT JOIN gateways g ON g.id = d.gateway_id LEFT JOIN install_passes p ON p.id = d.pass_id
+     WHERE ($1::text IS NULL OR d.state = $1)
+       AND ($2::text IS NULL OR d.id::text LIKE lower($2) || '%' OR host(d.ipv4) = $2 OR host(d.ipv6) = lower($2)
+            OR left(d.public_key, length($2)) = $2 OR p.note ILIKE '%' || $2 || '%')
+     ORDER BY d.created_at DESC, d.id LIMIT $3`,
+    [opts.state ?? null, q, opts.limit, periodStartOf(ctx.clock.now())],
   );
-  return r.rows.map(deviceSummary);
+  return r.rows.map((d) => ({
+    ...deviceSummary(d),
+    gatewayName: d.gateway_name,
+    note: d.note,
+    usageBytes: Number(d.usage ?? 0),
+    quotaBytes: ctx.config.serviceTiers[d.tier]?.quotaBytes ?? null,
+  }));
 }
 
 export function deviceSummary(d: DeviceRow) {
@@ -52,5 +77,29 @@ export async function revokeDevice(ctx: Ctx, actor: string, id: string, reason: 
     const revoked = u.rows[0]!;
     if (d.state === 'active') await ctx.admissions.deviceRemoved(tx, revoked, reason);
     return deviceSummary(revoked);
+  });
+}
+
+/**
+ * Suspend (its peer leaves every gateway, its address is kept) or resume (a
+ * fresh admission record goes to the feed) a device, audited with who did it.
+ */
+export async function setDeviceSuspended(ctx: Ctx, actor: string, id: string, suspend: boolean, reason: string) {
+  const now = ctx.clock.now();
+  return withTx(ctx.db, async (tx) => {
+    const r = await tx.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = $1 FOR UPDATE`, [id]);
+    const d = r.rows[0];
+    if (!d) throw new DammError('not_found', `No device ${id}.`);
+    const from = suspend ? 'active' : 'suspended';
+    if (d.state !== from) throw new DammError('conflict', `Device ${id} is ${d.state}; only a${from === 'active' ? 'n active' : ' suspended'} device can be ${suspend ? 'suspended' : 'resumed'}.`);
+    const u = await tx.query<DeviceRow>(
+      `UPDATE devices SET state = $2, state_reason = $3, state_changed_at = $4 WHERE id = $1 RETURNING ${DEVICE_COLUMNS}`,
+      [id, suspend ? 'suspended' : 'active', suspend ? reason : null, now],
+    );
+    const row = u.rows[0]!;
+    await audit(tx, { at: now, actor, action: suspend ? 'device.suspended' : 'device.resumed', subject: `device:${id}`, details: { reason, publicKey: d.public_key } });
+    if (suspend) await ctx.admissions.deviceRemoved(tx, row, reason);
+    else await ctx.admissions.deviceAdmitted(tx, row);
+    return deviceSummary(row);
   });
 }

@@ -12,10 +12,19 @@ export async function createOperatorToken(q: Queryable, name: string, now: Date)
   return { id, token };
 }
 
+export const OPERATOR_TOKEN_PATTERN = /^do_[A-Za-z0-9_-]{22,64}$/;
+
 export async function authenticateOperator(q: Queryable, header: string | undefined): Promise<{ id: string; name: string }> {
-  const m = /^Bearer (do_[A-Za-z0-9_-]{22,64})$/.exec(header ?? '');
-  if (!m) throw new DammError('unauthorized', 'This call needs an operator token (Authorization: Bearer do_…).');
-  const r = await q.query<{ id: string; name: string }>('SELECT id, name FROM operator_tokens WHERE token_hash = $1 AND revoked_at IS NULL', [hashSecret(m[1]!)]);
-  if (!r.rows[0]) throw new DammError('unauthorized', 'Unknown or revoked operator token.');
-  return r.rows[0];
+  const m = /^Bearer (\S+)$/.exec(header ?? '');
+  if (!m || !OPERATOR_TOKEN_PATTERN.test(m[1]!)) throw new DammError('unauthorized', 'This call needs an operator token (Authorization: Bearer do_…).');
+  const op = await operatorByToken(q, m[1]!);
+  if (!op) throw new DammError('unauthorized', 'Unknown or revoked operator token.');
+  return op;
+}
+
+/** The operator a token belongs to, or null when it is unknown or revoked (the one lookup the CLI's bearer and the console's sign-in share). */
+export async function operatorByToken(q: Queryable, token: string): Promise<{ id: string; name: string } | null> {
+  if (!OPERATOR_TOKEN_PATTERN.test(token)) return null;
+  const r = await q.query<{ id: string; name: string }>('SELECT id, name FROM operator_tokens WHERE token_hash = $1 AND revoked_at IS NULL', [hashSecret(token)]);
+  return r.rows[0] ?? null;
 }

@@ -154,3 +154,16 @@ export async function listPasses(q: Queryable, now: Date, limit: number) {
     state: (p.revoked_at ? 'revoked' : p.uses_left <= 0 ? 'used' : p.expires_at <= now ? 'expired' : 'usable') as 'revoked' | 'used' | 'expired' | 'usable',
   }));
 }
+
+/** Revokes a pass or invite: its link stops working at once; devices already enrolled with it stay. */
+export async function revokePass(ctx: Ctx, actor: string, id: string): Promise<void> {
+  const now = ctx.clock.now();
+  await withTx(ctx.db, async (tx) => {
+    const r = await tx.query<{ kind: PassKind; revoked_at: Date | null }>('SELECT kind, revoked_at FROM install_passes WHERE id = $1 FOR UPDATE', [id]);
+    const p = r.rows[0];
+    if (!p) throw new DammError('not_found', `No pass or invite ${id}.`);
+    if (p.revoked_at) throw new DammError('conflict', `That ${p.kind === 'invite' ? 'invite' : 'pass'} is already revoked.`);
+    await tx.query('UPDATE install_passes SET revoked_at = $2 WHERE id = $1', [id, now]);
+    await audit(tx, { at: now, actor, action: p.kind === 'invite' ? 'invite.revoked' : 'pass.revoked', subject: `pass:${id}`, details: {} });
+  });
+}

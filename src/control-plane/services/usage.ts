@@ -7,7 +7,7 @@
  */
 import { withTx } from '../../store/db.js';
 import { audit } from '../../store/audit.js';
-import { addUsage, claimHeartbeatSeq, periodStartOf, usageOf } from '../../store/usage.js';
+import { addGatewayDay, addUsage, claimHeartbeatSeq, periodStartOf, usageOf } from '../../store/usage.js';
 import { heartbeat, scopeOf, type GatewayRow } from './gateways.js';
 import { DEVICE_COLUMNS, getDevice } from './devices.js';
 import type { Ctx, DeviceRow } from '../context.js';
@@ -47,6 +47,7 @@ export async function recordHeartbeat(ctx: Ctx, gw: GatewayRow, body: HeartbeatB
       [[...byKey.keys()], scopeOf(gw.region)],
     );
     const period = periodStartOf(now);
+    await addGatewayDay(tx, gw.id, now, [...byKey.values()]);
     const totals = await addUsage(
       tx,
       period,
