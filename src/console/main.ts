@@ -19,6 +19,7 @@ interface Endpoint { tier: string; host: string; port: number }
 interface Gateway {
   id: string; name: string; region: string; country: string; registered: boolean; online: boolean; endpoints: Endpoint[];
   lastHeartbeatAt: string | null; heartbeatAgeSeconds: number | null; peers: number; bytesToday: number; wgPublicKey: string | null;
+  drained: boolean;
 }
 interface Pass { id: string; kind: string; tier: string; maxUses: number; usesLeft: number; expiresAt: string; createdBy: string; note: string | null; state: string }
 interface AuditEntry { id: number; at: string; actor: string; action: string; subject: string | null; details: Record<string, unknown> }
@@ -258,7 +259,16 @@ async function loadGateways(): Promise<void> {
   clear(list);
   if (gateways.length === 0) list.append(h('p', { class: 'muted' }, 'No gateway yet.'));
   for (const g of gateways) {
-    const state = !g.registered ? 'not registered' : g.online ? 'online' : 'offline';
+    const state = !g.registered ? 'not registered' : `${g.online ? 'online' : 'offline'}${g.drained ? ', drained' : ''}`;
+    const actions = h('p', { class: 'row-actions' });
+    const act = (label: string, verb: string, message: string, done: string) => {
+      const b = h('button', { type: 'button', 'data-action': verb, 'aria-label': `${label} gateway ${g.name}` }, label);
+      b.addEventListener('click', () => void change({ title: `${label} gateway ${g.name}?`, message, action: label }, () => api.post(`gateways/${g.id}/${verb}`, {}), done, loadGateways));
+      actions.append(b);
+    };
+    if (g.drained) act('Undrain', 'undrain', 'New devices may be placed on it again.', `Undrained ${g.name}: it takes new devices again.`);
+    else act('Drain', 'drain', 'No new device is placed on it; the devices it has keep working and its doors stay in the catalog.', `Drained ${g.name}: no new devices land there; its devices keep working.`);
+    act('Remove', 'remove', 'It leaves the catalog and placement for good and its credential stops working. Devices placed on it lose their tunnel and are told to get a new configuration. This cannot be undone.', `Removed ${g.name}: its devices are told to get a new configuration.`);
     const heard = g.lastHeartbeatAt ? `last heartbeat ${relative(new Date(g.lastHeartbeatAt))}` : 'no heartbeat yet';
     const doors = h('ul', { class: 'doors' });
     for (const e of g.endpoints) {
@@ -277,6 +287,7 @@ async function loadGateways(): Promise<void> {
         ),
         h('h3', {}, 'Doors'),
         doors,
+        actions,
       ),
     );
   }

@@ -271,6 +271,27 @@ test('gateways and keys pages: doors with their state, heartbeat, peers; trust s
   const reg = await cp.call('POST', '/v1/gateways/register', { registrationToken: m[1], wgPublicKey: Buffer.from(x25519.getPublicKey(x25519.utils.randomSecretKey())).toString('base64'), endpoints: [{ tier: 'T0', host: '192.0.2.20', port: 51820 }], egressIps: ['192.0.2.20'] });
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   await shoot('06-gateways');
+  // Drain, undrain and remove: each asked and confirmed in words, each through the API, each audited.
+  const de = () => page.locator('.gateway', { hasText: 'gw-console' });
+  const gwId = reg.body.gatewayId as string;
+  const summary = async () => ((await cp.op('GET', '/v1/operator/gateways')).body.gateways as any[]).find((g) => g.id === gwId);
+  await de().locator('button[data-action="drain"]').click();
+  assert.match(await page.locator('#confirm-msg').innerText(), /No new device is placed on it/);
+  await page.locator('#confirm-ok').click();
+  await page.locator('.gateway', { hasText: 'gw-console' }).locator('button[data-action="undrain"]').waitFor();
+  assert.match(await de().innerText(), /online, drained/);
+  assert.equal((await summary()).drained, true);
+  await de().locator('button[data-action="undrain"]').click();
+  await page.locator('#confirm-ok').click();
+  await de().locator('button[data-action="drain"]').waitFor();
+  assert.equal((await summary()).drained, false);
+  await de().locator('button[data-action="remove"]').click();
+  assert.match(await page.locator('#confirm-msg').innerText(), /This cannot be undone/);
+  await page.locator('#confirm-ok').click();
+  await page.locator('.gateway', { hasText: 'gw-console' }).waitFor({ state: 'detached' });
+  assert.equal(await summary(), undefined, 'removed gateways leave the list');
+  const actions = ((await cp.op('GET', '/v1/operator/audit?limit=20')).body.entries as any[]).filter((e) => e.subject === `gateway:${gwId}`).map((e) => e.action);
+  for (const a of ['gateway.drained', 'gateway.undrained', 'gateway.removed']) assert.ok(actions.includes(a), `${a} in ${actions}`);
   await go('keys', '#keys-body section');
   const keys = await page.locator('#keys-body').innerText();
   assert.match(keys, /Root version 1/);
