@@ -30,6 +30,7 @@ export const BENCHMARKS: Record<BenchmarkName, () => Promise<Benchmark>> = {
   'enroll-to-peer-live': async () => (await import('./enroll-to-peer-live.js')).bench,
   burst: async () => (await import('./burst.js')).bench,
   'cold-start': async () => (await import('./cold-start.js')).bench,
+  'door-throughput': async () => (await import('./door-throughput.js')).bench,
 };
 
 function parseArgs(argv: string[]) {

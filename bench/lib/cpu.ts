@@ -23,6 +23,18 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
+/**
+ * CPU ms (user + system) of this process's children that have ended and been
+ * reaped (cutime + cstime of /proc/self/stat): the only way to charge a
+ * short-lived client (curl, outline-fetch) whose /proc entry is gone when the
+ * transfer ends. Node reaps its children as they exit.
+ */
+export function reapedChildrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[13]) + Number(rest[14])) * TICK_MS;
+}
+
 /** Resident set size (VmRSS) and its high-water mark (VmHWM) of a process, in MB. */
 export function processMemMB(pid: number): { rssMB: number; hwmMB: number } | null {
   try {
