@@ -20,15 +20,17 @@
  * tunnel address, proxies dial its veth address. Every door gets one
  * warm-up transfer, then `rounds` rounds of one transfer each, the order of
  * doors reversed every other round. Per transfer: wall time from starting
- * the client until it exits (bytes counted and checked), CPU of each server
- * process (/proc/<pid>/stat utime+stime before and after), of the client
- * (its daemon from /proc, its short-lived curl/outline-fetch from this
- * process's reaped-children time), of the web target and of this process,
- * and how busy the whole machine was. MB = 10^6 bytes, GB = 10^9 bytes.
+ * the client until it exits (the body is discarded in the client; curl's
+ * byte count, or outline-fetch's exit status against the content-length,
+ * proves it arrived whole), CPU of each server process (/proc/<pid>/stat
+ * utime+stime before and after), of the client (its daemon from /proc,
+ * its short-lived curl/outline-fetch from this process's reaped-children
+ * time), of the web target and of this process, and how busy the whole
+ * machine was (softirq apart). MB = 10^6 bytes, GB = 10^9 bytes.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import path, { delimiter } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,9 +87,8 @@ interface Door {
   serverPids: Record<string, number>;
   /** Long-lived client processes (tunnel daemon, Xray client). */
   clientPids: Record<string, number>;
-  /** The client command in the client namespace; its stdout is the body (plus `extraBytes`). */
+  /** The client command in the client namespace: curl prints the bytes it received; outline-fetch's body is discarded. */
   argv(bytes: number, timeoutS: number): string[];
-  extraBytes: number;
   /** The short-lived client program (charged from this process's reaped-children CPU). */
   clientTool: 'curl' | 'outline-fetch';
   /** What it is, for the result's parameters. */
@@ -104,10 +105,12 @@ export interface TransferSample {
   gatewayCpuMs: Record<string, number>;
   clientCpuMs: Record<string, number>;
   targetCpuMs: number;
-  /** This process (reads the client's stdout). */
+  /** This process (spawns the client, reads its few bytes of output). */
   benchCpuMs: number;
   /** The whole machine's busy time during the transfer, in cores. */
   machineBusyCores: number;
+  /** Of the machine's busy time, interrupt + softirq context (network receive, charged to no process), in cores. */
+  softirqCores: number;
   /** Busy time nobody above accounts for (other people's work, softirq), in cores. */
   restCores: number;
 }
@@ -154,10 +157,14 @@ export const bench: Benchmark = {
         const self0 = process.cpuUsage();
         const sys0 = systemTicks();
         const t0 = performance.now();
-        const child = spawn('ip', ['netns', 'exec', lab.client, ...door.argv(bytes, P.transferTimeoutS)], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let got = 0;
+        // The body goes to /dev/null in the client (a pipe into this process cost ≈ 1 CPU s/GB, as much as some doors).
+        // Proof of a whole transfer: curl's own byte count; outline-fetch exits 1 when the body ends before its content-length.
+        const devNull = openSync('/dev/null', 'w');
+        const child = spawn('ip', ['netns', 'exec', lab.client, ...door.argv(bytes, P.transferTimeoutS)], { stdio: ['ignore', door.clientTool === 'curl' ? 'pipe' : devNull, 'pipe'] });
+        closeSync(devNull);
+        let out = '';
         let err = '';
-        child.stdout!.on('data', (b: Buffer) => (got += b.length));
+        child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
         child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
         const killer = setTimeout(() => child.kill('SIGKILL'), (P.transferTimeoutS + 10) * 1000);
         const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
@@ -169,8 +176,9 @@ export const bench: Benchmark = {
         const gw1 = cpuOf(door.serverPids);
         const cl1 = cpuOf(door.clientPids);
         const tg1 = processCpuMs(target.pid) ?? NaN;
-        if (code !== 0 || got !== bytes + door.extraBytes) {
-          throw new Error(`${DOOR_LABEL[door.name]}: the client exited ${code} after ${got} of ${bytes + door.extraBytes} bytes: ${err.trim().slice(-600)}`);
+        const got = door.clientTool === 'curl' ? Number(out.trim()) : code === 0 ? bytes : NaN;
+        if (code !== 0 || got !== bytes) {
+          throw new Error(`${DOOR_LABEL[door.name]}: the client exited ${code} after ${out.trim() || '?'} of ${bytes} bytes: ${err.trim().slice(-600)}`);
         }
         const gatewayCpuMs = Object.fromEntries(Object.keys(gw0).map((k) => [k, gw1[k]! - gw0[k]!]));
         const clientCpuMs = { ...Object.fromEntries(Object.keys(cl0).map((k) => [k, cl1[k]! - cl0[k]!])), [door.clientTool]: clientShort };
@@ -182,6 +190,7 @@ export const bench: Benchmark = {
           door: door.name, round: roundNo, bytes, wallMs: round(wallMs, 1), mbPerS: round(bytes / MB / (wallMs / 1000), 1),
           gatewayCpuMs, clientCpuMs, targetCpuMs, benchCpuMs,
           machineBusyCores: round(busyMs / wallMs, 2),
+          softirqCores: round(((sys1.irq - sys0.irq) * 10) / wallMs, 2),
           restCores: round(Math.max(0, busyMs - ours) / wallMs, 2),
         };
       };
@@ -209,7 +218,7 @@ export const bench: Benchmark = {
           const s = await attempt(door, P.transferMB * MB, r);
           if (!s) continue;
           samples.push(s);
-          ctx.progress.note(`round ${r + 1}: ${door.name} ${s.mbPerS} MB/s; gateway ${round(sum(s.gatewayCpuMs) / s.wallMs, 2)} cores, client ${round(sum(s.clientCpuMs) / s.wallMs, 2)} cores, rest of machine ${s.restCores} cores`);
+          ctx.progress.note(`round ${r + 1}: ${door.name} ${s.mbPerS} MB/s; gateway ${round(sum(s.gatewayCpuMs) / s.wallMs, 2)} cores, client ${round(sum(s.clientCpuMs) / s.wallMs, 2)} cores, rest of machine ${s.restCores} cores (softirq ${s.softirqCores})`);
         }
       }
 
@@ -276,6 +285,7 @@ export interface DoorSummary {
   clientCpuSPerGB: number;
   clientCores: number;
   targetCpuSPerGB: number;
+  softirqCores: number;
   restCores: number;
   machineBusyCores: number;
 }
@@ -307,6 +317,7 @@ function summarize(samples: TransferSample[], names: DoorName[]): DoorSummary[] 
       clientCpuSPerGB: round(median(ss.map((s) => perGB(sum(s.clientCpuMs), s.bytes))), 2),
       clientCores: round(median(ss.map((s) => sum(s.clientCpuMs) / s.wallMs)), 2),
       targetCpuSPerGB: round(median(ss.map((s) => perGB(s.targetCpuMs, s.bytes))), 2),
+      softirqCores: round(median(ss.map((s) => s.softirqCores)), 2),
       restCores: round(median(ss.map((s) => s.restCores)), 2),
       machineBusyCores: round(median(ss.map((s) => s.machineBusyCores)), 2),
     });
@@ -319,14 +330,14 @@ function headline(rows: DoorSummary[], P: typeof FULL, loadStart: number[], load
   return [
     `Machine load average (1 / 5 / 15 min) ${la(loadStart)} at the start of this benchmark, ${la(loadEnd)} at its end: other helpers' work shared the 2 cores; the 'rest' column says how much of it ran during each door's transfers.`,
     '',
-    `Client and gateway namespaces joined by one veth; each transfer downloads ${P.transferMB} MB (10^6 bytes) from a web target in the gateway namespace through the door, after one ${P.warmupMB} MB warm-up; ${P.rounds} rounds, door order reversed every other round. MB/s is the median over rounds; CPU from /proc/<pid>/stat of each process (gateway: the door's server processes; client: tunnel daemon or Xray client plus curl/outline-fetch). Cores = CPU time ÷ wall time: this machine has 2, so a door whose processes sum to ≈ 2 cores is CPU-bound. 'Rest' is busy time no process above accounts for (neighbours on this shared machine, softirq).`,
+    `Client and gateway namespaces joined by one veth; each transfer downloads ${P.transferMB} MB (10^6 bytes) from a web target in the gateway namespace through the door, after one ${P.warmupMB} MB warm-up; ${P.rounds} rounds, door order reversed every other round. MB/s is the median over rounds; CPU from /proc/<pid>/stat of each process (gateway: the door's server processes; client: tunnel daemon or Xray client plus curl/outline-fetch). Cores = CPU time ÷ wall time: this machine has 2, so a door whose processes sum to ≈ 2 cores is CPU-bound. 'Rest' is busy time no process above accounts for: softirq (the kernel's network receive path, charged to no process; shown separately) and other people's work on this shared machine.`,
     '',
     '![throughput and gateway CPU per GB of each door](door-throughput.svg)',
     '',
-    '| door | MB/s (median; rounds) | ÷ WireGuard (per round) | gateway CPU s/GB (by process) | gateway cores | client CPU s/GB | client cores | target s/GB | rest of machine, cores |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| door | MB/s (median; rounds) | ÷ WireGuard (per round) | gateway CPU s/GB (by process) | gateway cores | client CPU s/GB | client cores | target s/GB | machine busy, cores | rest (of it softirq), cores |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) =>
-      `| ${r.label} | ${r.medianMBps} (${r.mbpsPerRound.join(', ')}) | ${r.ratioToWireGuard ?? '–'}× (${r.perRoundRatios.join(', ')}) | ${r.gatewayCpuSPerGB} (${Object.entries(r.gatewayCpuSPerGBByProcess).map(([k, v]) => `${k} ${v}`).join(' + ')}) | ${r.gatewayCores} | ${r.clientCpuSPerGB} | ${r.clientCores} | ${r.targetCpuSPerGB} | ${r.restCores} |`),
+      `| ${r.label} | ${r.medianMBps} (${r.mbpsPerRound.join(', ')}) | ${r.ratioToWireGuard ?? '–'}× (${r.perRoundRatios.join(', ')}) | ${r.gatewayCpuSPerGB} (${Object.entries(r.gatewayCpuSPerGBByProcess).map(([k, v]) => `${k} ${v}`).join(' + ')}) | ${r.gatewayCores} | ${r.clientCpuSPerGB} | ${r.clientCores} | ${r.targetCpuSPerGB} | ${r.machineBusyCores} | ${r.restCores} (${r.softirqCores}) |`),
   ];
 }
 
@@ -357,7 +368,7 @@ async function buildLab(kit: NetnsKit, dir: string, children: ServerChild[], sto
 
   const doors: Door[] = [];
   const failed: Array<[DoorName, string]> = [];
-  const curl = (url: string) => (bytes: number, timeoutS: number) => ['curl', '-sS', '--fail', '--max-time', String(timeoutS), '-o', '-', `${url}/stream/${bytes}`];
+  const curl = (url: string) => (bytes: number, timeoutS: number) => ['curl', '-sS', '--fail', '--max-time', String(timeoutS), '-o', '/dev/null', '-w', '%{size_download}', `${url}/stream/${bytes}`];
   const addr = async (ns: string, ifname: string, cidr: string, peer: string | null, mtu?: number) => {
     await runOk(['ip', '-n', ns, 'address', 'add', cidr, 'dev', ifname]);
     if (mtu !== undefined) await runOk(['ip', '-n', ns, 'link', 'set', ifname, 'mtu', String(mtu)]);
@@ -388,7 +399,7 @@ async function buildLab(kit: NetnsKit, dir: string, children: ServerChild[], sto
     writeFileSync(file, stripQuickKeys(conf), { mode: 0o600 });
     await wg(['setconf', cl.ifname, file]);
     await addr(client, cl.ifname, `${net}.2/32`, `${net}.1`);
-    return { name, serverPids: { [daemon.binary]: server.pid }, clientPids: { [daemon.binary]: cl.pid }, argv: curl(`http://${net}.1:8080`), extraBytes: 0, clientTool: 'curl', how: `${daemon.binary} (MTU 1420, its default) ↔ ${daemon.binary} client from the rendered .conf via wg setconf; curl` };
+    return { name, serverPids: { [daemon.binary]: server.pid }, clientPids: { [daemon.binary]: cl.pid }, argv: curl(`http://${net}.1:8080`), clientTool: 'curl', how: `${daemon.binary} (MTU 1420, its default) ↔ ${daemon.binary} client from the rendered .conf via wg setconf; curl` };
   };
   await setUp('wireguard', wireguard('wireguard', WIREGUARD_GO, 51820, '10.80.0'));
   if (inPath(WG_CURRENT.binary)) await setUp('wireguard-current', wireguard('wireguard-current', WG_CURRENT, 51822, '10.82.0'));
@@ -414,7 +425,7 @@ async function buildLab(kit: NetnsKit, dir: string, children: ServerChild[], sto
     const errno = await new UapiClient({ socketPath: cl.socketPath }).set(parsed.uapi);
     if (errno !== 0) throw new Error(`amneziawg-go client refused the rendered config: errno ${errno}`);
     await addr(client, cl.ifname, parsed.addresses[0]!, '10.81.0.1', parsed.mtu);
-    return { name: 'amneziawg', serverPids: { 'amneziawg-go': server.pid }, clientPids: { 'amneziawg-go': cl.pid }, argv: curl('http://10.81.0.1:8080'), extraBytes: 0, clientTool: 'curl', how: `amneziawg-go (${server.ifname}, MTU ${mtu}) ↔ amneziawg-go client from the rendered .conf; curl` };
+    return { name: 'amneziawg', serverPids: { 'amneziawg-go': server.pid }, clientPids: { 'amneziawg-go': cl.pid }, argv: curl('http://10.81.0.1:8080'), clientTool: 'curl', how: `amneziawg-go (${server.ifname}, MTU ${mtu}) ↔ amneziawg-go client from the rendered .conf; curl` };
   });
 
   // Proxy doors: one outline-ss-server (raw TCP 443 and its WebSocket listener), one Xray, one Caddy with a CA this run makes.
@@ -485,15 +496,14 @@ async function buildLab(kit: NetnsKit, dir: string, children: ServerChild[], sto
   if (ssPid) {
     await setUp('shadowsocks', async () => {
       const key = shadowsocksAccessKey({ host: gwIp, port: 443, secret: ssUser.secret, name: 'DAMM bench' });
-      // outline-fetch prints the body and a newline.
-      return { name: 'shadowsocks', serverPids: { 'outline-ss-server': ssPid }, clientPids: {}, argv: (b, t) => ['outline-fetch', '-timeout', String(t), '-transport', key, proxyUrl(b)], extraBytes: 1, clientTool: 'outline-fetch', how: 'outline-ss-server v1.9.2 on TCP 443 (chacha20-ietf-poly1305) ← outline-fetch with the rendered ss:// key' };
+      return { name: 'shadowsocks', serverPids: { 'outline-ss-server': ssPid }, clientPids: {}, argv: (b, t) => ['outline-fetch', '-timeout', String(t), '-transport', key, proxyUrl(b)], clientTool: 'outline-fetch', how: 'outline-ss-server v1.9.2 on TCP 443 (chacha20-ietf-poly1305) ← outline-fetch with the rendered ss:// key' };
     });
   }
   if (ssPid && caddyPid) {
     await setUp('shadowsocks-ws-tls', async () => {
       // The dynamic-key YAML the gateway serves this device (DynamicKeyServer renders the same text), read as the Outline app reads it.
       const transport = outlineWsTransport(outlineWebSocketConfig({ host, tcpPath: ssPaths.tcpPath, udpPath: ssPaths.udpPath, secret: ssUser.secret }));
-      return { name: 'shadowsocks-ws-tls', serverPids: { caddy: caddyPid, 'outline-ss-server': ssPid }, clientPids: {}, argv: (b, t) => ['env', `SSL_CERT_FILE=${tls.caFile}`, 'outline-fetch', '-timeout', String(t), '-transport', transport, proxyUrl(b)], extraBytes: 1, clientTool: 'outline-fetch', how: 'Caddy (TLS, HTTP/1.1 WebSocket) → outline-ss-server WebSocket listener ← outline-fetch with the transport of the dynamic-key YAML' };
+      return { name: 'shadowsocks-ws-tls', serverPids: { caddy: caddyPid, 'outline-ss-server': ssPid }, clientPids: {}, argv: (b, t) => ['env', `SSL_CERT_FILE=${tls.caFile}`, 'outline-fetch', '-timeout', String(t), '-transport', transport, proxyUrl(b)], clientTool: 'outline-fetch', how: 'Caddy (TLS, HTTP/1.1 WebSocket) → outline-ss-server WebSocket listener ← outline-fetch with the transport of the dynamic-key YAML' };
     });
   }
   if (xrayPid && caddyPid) {
@@ -504,7 +514,7 @@ async function buildLab(kit: NetnsKit, dir: string, children: ServerChild[], sto
       writeFileSync(file, xrayClientConfig(link, socksPort, tls.caFile));
       const xc = spawnIn(client, ['xray', 'run', '-c', file], 'xray client');
       await xc.waitForLine(/started/, 0, 15_000);
-      return { name: 'vless-ws-tls', serverPids: { caddy: caddyPid, xray: xrayPid }, clientPids: { 'xray client': xc.pid }, argv: (b, t) => ['curl', '-sS', '--fail', '--max-time', String(t), '--socks5-hostname', `127.0.0.1:${socksPort}`, '-o', '-', proxyUrl(b)], extraBytes: 0, clientTool: 'curl', how: 'Caddy (TLS, WebSocket) → Xray VLESS inbound ← Xray client from the rendered vless:// link (SOCKS inbound) ← curl --socks5-hostname' };
+      return { name: 'vless-ws-tls', serverPids: { caddy: caddyPid, xray: xrayPid }, clientPids: { 'xray client': xc.pid }, argv: (b, t) => ['curl', '-sS', '--fail', '--max-time', String(t), '--socks5-hostname', `127.0.0.1:${socksPort}`, '-o', '/dev/null', '-w', '%{size_download}', proxyUrl(b)], clientTool: 'curl', how: 'Caddy (TLS, WebSocket) → Xray VLESS inbound ← Xray client from the rendered vless:// link (SOCKS inbound) ← curl --socks5-hostname' };
     });
   }
   // Keep the suite order whatever failed.

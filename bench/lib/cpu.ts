@@ -46,20 +46,24 @@ export function processMemMB(pid: number): { rssMB: number; hwmMB: number } | nu
   }
 }
 
-/** Whole-machine busy and total jiffies (all cores) from /proc/stat. */
-export function systemTicks(): { busy: number; total: number } {
+/**
+ * Whole-machine busy and total jiffies (all cores) from /proc/stat, and the
+ * part of busy spent in interrupt and softirq context (the kernel's network
+ * receive path runs there, charged to no process).
+ */
+export function systemTicks(): { busy: number; total: number; irq: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
   const total = v.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+  return { busy: total - idle, total, irq: (v[5] ?? 0) + (v[6] ?? 0) };
 }
 
 export interface CpuSnapshot {
   at: number;
   self: number;
   procs: Map<number, number>;
-  system: { busy: number; total: number };
+  system: { busy: number; total: number; irq: number };
 }
 
 export function snapshot(pids: number[]): CpuSnapshot {
