@@ -38,7 +38,7 @@ import type { Benchmark, BenchOutput, RunContext } from './lib/result.js';
 import { gatewayPrereqProblem, newKit, unavailableOutput } from './lib/gateway.js';
 import { processCpuMs, reapedChildrenCpuMs, systemTicks } from './lib/cpu.js';
 import { round } from './lib/stats.js';
-import { awgTunnelMtu, generateAwgParams, renderAwgClientConfig } from '../src/core/amneziawg.js';
+import { awgTunnelMtu, generateAwgParams, renderAwgClientConfig, type AwgParams } from '../src/core/amneziawg.js';
 import { renderClientConfig } from '../src/core/wg-config.js';
 import { outlineWebSocketConfig, shadowsocksAccessKey, vlessShareLink } from '../src/core/proxy-config.js';
 import { newProxyCredential } from '../src/core/proxy-credential.js';
@@ -70,11 +70,12 @@ export const DOORS = ['wireguard', 'amneziawg', 'shadowsocks', 'shadowsocks-ws-t
  * the gateway and the tests use.
  */
 export const WG_CURRENT: UserspaceDaemon = { binary: 'wireguard-go-20250521', socketDir: UAPI_SOCKET_DIR };
-const ALL_ROWS = [...DOORS, 'wireguard-current'] as const;
+const ALL_ROWS = [...DOORS, 'wireguard-current', 'amneziawg-plain-transport'] as const;
 export type DoorName = (typeof ALL_ROWS)[number];
 export const DOOR_LABEL: Record<DoorName, string> = {
   wireguard: 'WireGuard',
   'wireguard-current': 'WireGuard on wireguard-go 0.0.20250522 (diagnostic)',
+  'amneziawg-plain-transport': 'AmneziaWG, data packets unobfuscated: one H4 value, S4 0 (diagnostic)',
   amneziawg: 'AmneziaWG',
   shadowsocks: 'Shadowsocks (TCP 443)',
   'shadowsocks-ws-tls': 'Shadowsocks over WebSocket/TLS',
@@ -237,6 +238,10 @@ export const bench: Benchmark = {
           target: 'node test/gateway/proxies/http-target.mjs GET /stream/N (one 1 MiB buffer written as the socket drains)',
           doors: Object.fromEntries(doors.map((d) => [d.name, d.how])),
           awgParams: lab.awgInfo,
+          diagnostics: {
+            'wireguard-current': 'wireguard-go 0.0.20250522 (the code amneziawg-go v0.2.19 is built on) on both sides, configured as the WireGuard door',
+            'amneziawg-plain-transport': "the AmneziaWG door's parameters with H4 one value instead of a range and S4 0: what AmneziaWG's per-data-packet obfuscation costs",
+          },
           order: 'one warm-up transfer per door, then rounds alternating forward and reverse door order',
           wallTime: 'from spawning the client (ip netns exec) until it exits: includes process start and the TLS/WebSocket or SOCKS set-up, negligible against the transfer',
         },
@@ -407,26 +412,31 @@ async function buildLab(kit: NetnsKit, dir: string, children: ServerChild[], sto
 
   // AmneziaWG: amneziawg-go with generated 2.0 parameters; the client from the exact .conf text, parsed as the apps parse it.
   const params = generateAwgParams(randomBytes);
-  const mtu = awgTunnelMtu(params);
-  await setUp('amneziawg', async () => {
+  // Diagnostic: the same parameters with the per-data-packet obfuscation off (one transport header value, no S4 prefix);
+  // amneziawg-go draws a range header with crypto/rand + big.Int and prefixes S4 random bytes on every data packet.
+  const plainTransport: AwgParams = { ...params, h4: params.h4.split('-')[0]!, s4: 0 };
+  const amneziawg = (name: DoorName, p: AwgParams, port: number, net: string) => async (): Promise<Door> => {
+    const mtu = awgTunnelMtu(p);
     const gwKey = generateKeyPair();
     const clKey = generateKeyPair();
     const server = await kit.startWireguardGo(gw, undefined, AMNEZIAWG_GO);
     const backend = new UapiBackend({ interfaceName: server.ifname, socketDir: AMNEZIAWG_UAPI_SOCKET_DIR });
     stops.push(() => backend.close());
-    await backend.configureInterface({ privateKey: gwKey.privateKey, listenPort: 51821, awg: params });
-    await backend.applyPeers({ upsert: [{ publicKey: clKey.publicKey, allowedIps: ['10.81.0.2/32'] }], remove: [] });
-    await addr(gw, server.ifname, '10.81.0.1/24', null, mtu);
+    await backend.configureInterface({ privateKey: gwKey.privateKey, listenPort: port, awg: p });
+    await backend.applyPeers({ upsert: [{ publicKey: clKey.publicKey, allowedIps: [`${net}.2/32`] }], remove: [] });
+    await addr(gw, server.ifname, `${net}.1/24`, null, mtu);
     const parsed = parseAwgConf(renderAwgClientConfig(
-      { privateKey: clKey.privateKey, addresses: { ipv4: '10.81.0.2', ipv6: 'fd00::2' }, dns: [], peerPublicKey: gwKey.publicKey, endpoint: `${gwIp}:51821`, allowedIps: ['10.81.0.1/32'] },
-      params,
+      { privateKey: clKey.privateKey, addresses: { ipv4: `${net}.2`, ipv6: 'fd00::2' }, dns: [], peerPublicKey: gwKey.publicKey, endpoint: `${gwIp}:${port}`, allowedIps: [`${net}.1/32`] },
+      p,
     ));
     const cl = await kit.startWireguardGo(client, undefined, AMNEZIAWG_GO);
     const errno = await new UapiClient({ socketPath: cl.socketPath }).set(parsed.uapi);
     if (errno !== 0) throw new Error(`amneziawg-go client refused the rendered config: errno ${errno}`);
-    await addr(client, cl.ifname, parsed.addresses[0]!, '10.81.0.1', parsed.mtu);
-    return { name: 'amneziawg', serverPids: { 'amneziawg-go': server.pid }, clientPids: { 'amneziawg-go': cl.pid }, argv: curl('http://10.81.0.1:8080'), clientTool: 'curl', how: `amneziawg-go (${server.ifname}, MTU ${mtu}) ↔ amneziawg-go client from the rendered .conf; curl` };
-  });
+    await addr(client, cl.ifname, parsed.addresses[0]!, `${net}.1`, parsed.mtu);
+    return { name, serverPids: { 'amneziawg-go': server.pid }, clientPids: { 'amneziawg-go': cl.pid }, argv: curl(`http://${net}.1:8080`), clientTool: 'curl', how: `amneziawg-go (MTU ${mtu}, S4 ${p.s4}, H4 ${p.h4}) ↔ amneziawg-go client from the rendered .conf; curl` };
+  };
+  await setUp('amneziawg', amneziawg('amneziawg', params, 51821, '10.81.0'));
+  await setUp('amneziawg-plain-transport', amneziawg('amneziawg-plain-transport', plainTransport, 51823, '10.83.0'));
 
   // Proxy doors: one outline-ss-server (raw TCP 443 and its WebSocket listener), one Xray, one Caddy with a CA this run makes.
   const host = 'door.bench.test';
@@ -519,5 +529,5 @@ async function buildLab(kit: NetnsKit, dir: string, children: ServerChild[], sto
   }
   // Keep the suite order whatever failed.
   doors.sort((a, b) => ALL_ROWS.indexOf(a.name) - ALL_ROWS.indexOf(b.name));
-  return { client, doors, failed, target, awgInfo: { jc: params.jc, jmin: params.jmin, jmax: params.jmax, s1: params.s1, s2: params.s2, s3: params.s3, s4: params.s4, tunnelMtu: mtu } };
+  return { client, doors, failed, target, awgInfo: { ...params, i1: params.i1 === null ? null : '(set)', tunnelMtu: awgTunnelMtu(params) } };
 }
