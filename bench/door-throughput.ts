@@ -38,7 +38,7 @@ import type { Benchmark, BenchOutput, RunContext } from './lib/result.js';
 import { gatewayPrereqProblem, newKit, unavailableOutput } from './lib/gateway.js';
 import { processCpuMs, reapedChildrenCpuMs, systemTicks } from './lib/cpu.js';
 import { round } from './lib/stats.js';
-import { awgTunnelMtu, generateAwgParams, renderAwgClientConfig, type AwgParams } from '../src/core/amneziawg.js';
+import { awgTunnelMtu, generateAwgParams, renderAwgClientConfig, validateAwgParams, type AwgParams } from '../src/core/amneziawg.js';
 import { renderClientConfig } from '../src/core/wg-config.js';
 import { outlineWebSocketConfig, shadowsocksAccessKey, vlessShareLink } from '../src/core/proxy-config.js';
 import { newProxyCredential } from '../src/core/proxy-credential.js';
@@ -80,6 +80,16 @@ export const DOOR_LABEL: Record<DoorName, string> = {
   shadowsocks: 'Shadowsocks (TCP 443)',
   'shadowsocks-ws-tls': 'Shadowsocks over WebSocket/TLS',
   'vless-ws-tls': 'VLESS over WebSocket/TLS',
+};
+
+const DOOR_SHORT: Record<DoorName, string> = {
+  wireguard: 'WireGuard',
+  amneziawg: 'AmneziaWG',
+  shadowsocks: 'Shadowsocks',
+  'shadowsocks-ws-tls': 'Shadowsocks / WS / TLS',
+  'vless-ws-tls': 'VLESS / WS / TLS',
+  'wireguard-current': 'WG, wireguard-go 2025 (diag.)',
+  'amneziawg-plain-transport': 'AWG, plain data (diag.)',
 };
 
 interface Door {
@@ -255,9 +265,18 @@ export const bench: Benchmark = {
           awgWithin10pct: {
             target: 'AmneziaWG bulk throughput within 10% of plain WireGuard in the same run',
             measured: awgRow && wgRow
-              ? `${awgRow.medianMBps} vs ${wgRow.medianMBps} MB/s = ${awgRatio}× (per round ${awgRow.perRoundRatios.join(', ')})${wgCurrentRow ? `; against wireguard-go 0.0.20250522, the code amneziawg-go is built on: ${round(awgRow.medianMBps / wgCurrentRow.medianMBps, 3)}× (${wgCurrentRow.medianMBps} MB/s)` : ''}`
+              ? `${awgRow.medianMBps} vs ${wgRow.medianMBps} MB/s (Debian's wireguard-go 0.0.20220316) = ${awgRatio}× (per round ${awgRow.perRoundRatios.join(', ')})`
               : 'not measured (a door could not run: see notes)',
             met: ctx.smoke || awgRatio === null ? null : awgRatio >= 0.9,
+          },
+          // The door's WireGuard runs Debian's 2022 wireguard-go, far slower than the code amneziawg-go is built on: the
+          // fair reading of "within 10%" is against the same code base, so it is reported beside the literal one.
+          awgWithin10pctSameBase: {
+            target: 'AmneziaWG within 10% of WireGuard on the same code base (wireguard-go 0.0.20250522; diagnostic)',
+            measured: awgRow && wgCurrentRow
+              ? `${awgRow.medianMBps} vs ${wgCurrentRow.medianMBps} MB/s = ${round(awgRow.medianMBps / wgCurrentRow.medianMBps, 3)}×; gateway CPU ${awgRow.gatewayCpuSPerGB} vs ${wgCurrentRow.gatewayCpuSPerGB} s/GB`
+              : 'not measured (wireguard-go 0.0.20250522 or a door could not run: see notes)',
+            met: ctx.smoke || !awgRow || !wgCurrentRow ? null : awgRow.medianMBps / wgCurrentRow.medianMBps >= 0.9,
           },
         },
         notes,
@@ -275,6 +294,8 @@ export const bench: Benchmark = {
 export interface DoorSummary {
   door: DoorName;
   label: string;
+  /** For the plot. */
+  short: string;
   rounds: number;
   medianMBps: number;
   mbpsPerRound: number[];
@@ -308,6 +329,7 @@ function summarize(samples: TransferSample[], names: DoorName[]): DoorSummary[] 
     out.push({
       door: name,
       label: DOOR_LABEL[name],
+      short: DOOR_SHORT[name],
       rounds: ss.length,
       medianMBps: round(med, 1),
       mbpsPerRound: ss.map((s) => s.mbPerS),
@@ -344,6 +366,24 @@ function headline(rows: DoorSummary[], P: typeof FULL, loadStart: number[], load
     ...rows.map((r) =>
       `| ${r.label} | ${r.medianMBps} (${r.mbpsPerRound.join(', ')}) | ${r.ratioToWireGuard ?? '–'}× (${r.perRoundRatios.join(', ')}) | ${r.gatewayCpuSPerGB} (${Object.entries(r.gatewayCpuSPerGBByProcess).map(([k, v]) => `${k} ${v}`).join(' + ')}) | ${r.gatewayCores} | ${r.clientCpuSPerGB} | ${r.clientCores} | ${r.targetCpuSPerGB} | ${r.machineBusyCores} | ${r.restCores} (${r.softirqCores}) |`),
   ];
+}
+
+/**
+ * `p` with the data-packet obfuscation off: H4 one value, S4 0. DAMM's
+ * validation refuses a handshake padding that makes a handshake message the
+ * size of a transport message; with S4 0 that can happen, so S1-S3 (which
+ * only pad handshake messages, never data) move up by the fewest bytes that
+ * pass.
+ */
+function plainDataParams(p: AwgParams): AwgParams {
+  for (let d = 0; d < 16; d++) {
+    try {
+      return validateAwgParams({ ...p, h4: p.h4.split('-')[0]!, s4: 0, s1: p.s1 + d, s2: p.s2 + d, s3: p.s3 + d });
+    } catch {
+      // the next shift
+    }
+  }
+  throw new Error('no handshake padding shift makes S4 0 valid for these parameters');
 }
 
 interface Lab {
@@ -414,7 +454,7 @@ async function buildLab(kit: NetnsKit, dir: string, children: ServerChild[], sto
   const params = generateAwgParams(randomBytes);
   // Diagnostic: the same parameters with the per-data-packet obfuscation off (one transport header value, no S4 prefix);
   // amneziawg-go draws a range header with crypto/rand + big.Int and prefixes S4 random bytes on every data packet.
-  const plainTransport: AwgParams = { ...params, h4: params.h4.split('-')[0]!, s4: 0 };
+  const plainTransport = plainDataParams(params);
   const amneziawg = (name: DoorName, p: AwgParams, port: number, net: string) => async (): Promise<Door> => {
     const mtu = awgTunnelMtu(p);
     const gwKey = generateKeyPair();
@@ -433,7 +473,7 @@ async function buildLab(kit: NetnsKit, dir: string, children: ServerChild[], sto
     const errno = await new UapiClient({ socketPath: cl.socketPath }).set(parsed.uapi);
     if (errno !== 0) throw new Error(`amneziawg-go client refused the rendered config: errno ${errno}`);
     await addr(client, cl.ifname, parsed.addresses[0]!, `${net}.1`, parsed.mtu);
-    return { name, serverPids: { 'amneziawg-go': server.pid }, clientPids: { 'amneziawg-go': cl.pid }, argv: curl(`http://${net}.1:8080`), clientTool: 'curl', how: `amneziawg-go (MTU ${mtu}, S4 ${p.s4}, H4 ${p.h4}) ↔ amneziawg-go client from the rendered .conf; curl` };
+    return { name, serverPids: { 'amneziawg-go': server.pid }, clientPids: { 'amneziawg-go': cl.pid }, argv: curl(`http://${net}.1:8080`), clientTool: 'curl', how: `amneziawg-go (MTU ${mtu}, S1-S4 ${p.s1}/${p.s2}/${p.s3}/${p.s4}, H4 ${p.h4}) ↔ amneziawg-go client from the rendered .conf; curl` };
   };
   await setUp('amneziawg', amneziawg('amneziawg', params, 51821, '10.81.0'));
   await setUp('amneziawg-plain-transport', amneziawg('amneziawg-plain-transport', plainTransport, 51823, '10.83.0'));

@@ -134,7 +134,7 @@ export interface BarPanel {
 export function barChart(labels: string[], panels: BarPanel[], o: { title: string; subtitle?: string; width?: number }): string {
   const W = o.width ?? 900;
   const rowH = 30;
-  const labelW = 190;
+  const labelW = 200;
   const top = o.subtitle ? 74 : 56;
   const H = top + labels.length * rowH + 28;
   const panelW = (W - labelW - 20) / panels.length;
