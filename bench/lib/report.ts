@@ -149,7 +149,7 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
   if (doorRows.length) {
     const la = doors!.machine.loadavgAtStart.join(' / ');
     const svg = barChart(doorRows.map((d) => d.short ?? d.label), [
-      { title: 'bulk throughput, MB/s (median)', unit: 'MB/s', values: doorRows.map((d) => d.medianMBps), notes: doorRows.map((d) => (d.ratioToWireGuard === null ? '' : `${d.ratioToWireGuard.toFixed(2)}× WireGuard`)), color: '#1f6feb' },
+      { title: 'bulk throughput, MB/s (median)', unit: 'MB/s', values: doorRows.map((d) => d.medianMBps), notes: doorRows.map((d) => (d.ratioToWireGuard === null ? '' : `${d.ratioToWireGuard.toFixed(2)}× WG`)), color: '#1f6feb' },
       { title: 'gateway CPU per GB moved', unit: 's/GB', values: doorRows.map((d) => d.gatewayCpuSPerGB), notes: doorRows.map((d) => `(at ${d.gatewayCores} cores)`), color: '#cf222e' },
     ], { title: 'The price of each door', subtitle: `${doors!.parameters['transferMB'] as number} MB downloads in network namespaces, ${doors!.machine.cores}-core machine, load average at start ${la}${doors!.smoke ? ' (SMOKE: meaningless)' : ''}` });
     files.push(path.join(dir, 'door-throughput.svg'));

@@ -132,9 +132,9 @@ export interface BarPanel {
 
 /** Horizontal bars: one row per label, one panel per measure side by side (e.g. throughput, CPU per GB). */
 export function barChart(labels: string[], panels: BarPanel[], o: { title: string; subtitle?: string; width?: number }): string {
-  const W = o.width ?? 900;
+  const W = o.width ?? 980;
   const rowH = 30;
-  const labelW = 200;
+  const labelW = 220;
   const top = o.subtitle ? 74 : 56;
   const H = top + labels.length * rowH + 28;
   const panelW = (W - labelW - 20) / panels.length;
@@ -149,7 +149,7 @@ export function barChart(labels: string[], panels: BarPanel[], o: { title: strin
     const finite = p.values.filter((v) => Number.isFinite(v));
     const max = Math.max(...finite, 0) * 1.05 || 1;
     // Room on the right of the longest bar for its value and note.
-    const barMax = panelW - 150;
+    const barMax = panelW - 170;
     out.push(`<text x="${x0}" y="${top - 10}" font-weight="600" fill="#222">${esc(p.title)}</text>`);
     out.push(`<line x1="${x0}" y1="${top}" x2="${x0}" y2="${top + labels.length * rowH}" stroke="#888"/>`);
     p.values.forEach((v, i) => {
