@@ -23,6 +23,18 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
+/**
+ * CPU ms (user + system) of this process's children that have ended and been
+ * reaped (cutime + cstime of /proc/self/stat): the only way to charge a
+ * short-lived client (curl, outline-fetch) whose /proc entry is gone when the
+ * transfer ends. Node reaps its children as they exit.
+ */
+export function reapedChildrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[13]) + Number(rest[14])) * TICK_MS;
+}
+
 /** Resident set size (VmRSS) and its high-water mark (VmHWM) of a process, in MB. */
 export function processMemMB(pid: number): { rssMB: number; hwmMB: number } | null {
   try {
@@ -34,20 +46,24 @@ export function processMemMB(pid: number): { rssMB: number; hwmMB: number } | nu
   }
 }
 
-/** Whole-machine busy and total jiffies (all cores) from /proc/stat. */
-export function systemTicks(): { busy: number; total: number } {
+/**
+ * Whole-machine busy and total jiffies (all cores) from /proc/stat, and the
+ * part of busy spent in interrupt and softirq context (the kernel's network
+ * receive path runs there, charged to no process).
+ */
+export function systemTicks(): { busy: number; total: number; irq: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
   const total = v.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+  return { busy: total - idle, total, irq: (v[5] ?? 0) + (v[6] ?? 0) };
 }
 
 export interface CpuSnapshot {
   at: number;
   self: number;
   procs: Map<number, number>;
-  system: { busy: number; total: number };
+  system: { busy: number; total: number; irq: number };
 }
 
 export function snapshot(pids: number[]): CpuSnapshot {

@@ -7,7 +7,8 @@ import { BENCHMARK_NAMES } from '../names.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BenchResult } from './result.js';
-import { lineChart, type Series } from './svg.js';
+import { barChart, lineChart, type Series } from './svg.js';
+import { BENCHMARK_NAMES } from '../names.js';
 
 interface Meta { command: string; runId: string; suiteMs: number; ranNames: string[] }
 
@@ -144,7 +145,18 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
     if (s.snapshot) L.push(`| serving the gateway snapshot (${n(s.snapshot.bytes / 2 ** 20, 1)} MB JSON in ${n(s.snapshot.ms, 0)} ms) | peak ${n(s.snapshot.rss.peakMB, 1)} MB, ${n(s.snapshot.rss.afterMB, 1)} MB after |`);
     L.push('');
   }
-  for (const name of ['enroll-to-peer-live', 'burst', 'cold-start', 'ticket-verify', 'revoke-to-peer-gone']) {
+  const doors = by.get('door-throughput');
+  const doorRows = (doors && doors.status !== 'unavailable' ? doors.summary['doors'] ?? [] : []) as Array<{ label: string; short?: string; medianMBps: number; ratioToWireGuard: number | null; gatewayCpuSPerGB: number; gatewayCores: number }>;
+  if (doorRows.length) {
+    const la = doors!.machine.loadavgAtStart.join(' / ');
+    const svg = barChart(doorRows.map((d) => d.short ?? d.label), [
+      { title: 'bulk throughput, MB/s (median)', unit: 'MB/s', values: doorRows.map((d) => d.medianMBps), notes: doorRows.map((d) => (d.ratioToWireGuard === null ? '' : `${d.ratioToWireGuard.toFixed(2)}× WG`)), color: '#1f6feb' },
+      { title: 'gateway CPU per GB moved', unit: 's/GB', values: doorRows.map((d) => d.gatewayCpuSPerGB), notes: doorRows.map((d) => `(at ${d.gatewayCores} cores)`), color: '#cf222e' },
+    ], { title: 'The price of each door', subtitle: `${doors!.parameters['transferMB'] as number} MB downloads in network namespaces, ${doors!.machine.cores}-core machine, load average at start ${la}${doors!.smoke ? ' (SMOKE: meaningless)' : ''}` });
+    files.push(path.join(dir, 'door-throughput.svg'));
+    await writeFile(files[files.length - 1]!, svg);
+  }
+  for (const name of ['enroll-to-peer-live', 'burst', 'cold-start', 'ticket-verify', 'revoke-to-peer-gone', 'door-throughput']) {
     const r = by.get(name);
     if (!r) continue;
     L.push(`## ${r.title}`);

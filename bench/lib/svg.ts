@@ -118,3 +118,48 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
+
+export interface BarPanel {
+  title: string;
+  /** Unit shown after each value. */
+  unit: string;
+  /** One value per row label (NaN: not measured, drawn as "–"). */
+  values: number[];
+  /** Optional text after the value (e.g. "0.93× WireGuard"). */
+  notes?: string[];
+  color: string;
+}
+
+/** Horizontal bars: one row per label, one panel per measure side by side (e.g. throughput, CPU per GB). */
+export function barChart(labels: string[], panels: BarPanel[], o: { title: string; subtitle?: string; width?: number }): string {
+  const W = o.width ?? 980;
+  const rowH = 30;
+  const labelW = 220;
+  const top = o.subtitle ? 74 : 56;
+  const H = top + labels.length * rowH + 28;
+  const panelW = (W - labelW - 20) / panels.length;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
+  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="600">${esc(o.title)}</text>`);
+  if (o.subtitle) out.push(`<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">${esc(o.subtitle)}</text>`);
+  labels.forEach((l, i) => out.push(`<text x="${labelW - 8}" y="${top + i * rowH + rowH / 2 + 4}" text-anchor="end" fill="#222">${esc(l)}</text>`));
+  panels.forEach((p, j) => {
+    const x0 = labelW + j * panelW;
+    const finite = p.values.filter((v) => Number.isFinite(v));
+    const max = Math.max(...finite, 0) * 1.05 || 1;
+    // Room on the right of the longest bar for its value and note.
+    const barMax = panelW - 170;
+    out.push(`<text x="${x0}" y="${top - 10}" font-weight="600" fill="#222">${esc(p.title)}</text>`);
+    out.push(`<line x1="${x0}" y1="${top}" x2="${x0}" y2="${top + labels.length * rowH}" stroke="#888"/>`);
+    p.values.forEach((v, i) => {
+      const y = top + i * rowH + 6;
+      const w = Number.isFinite(v) ? (v / max) * barMax : 0;
+      if (w > 0) out.push(`<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${rowH - 12}" fill="${p.color}"><title>${esc(`${labels[i]}: ${fmt(v)} ${p.unit}`)}</title></rect>`);
+      const text = Number.isFinite(v) ? `${fmt(v)} ${p.unit}${p.notes?.[i] ? `  ${p.notes[i]}` : ''}` : '– (not measured)';
+      out.push(`<text x="${(x0 + w + 6).toFixed(1)}" y="${y + rowH / 2}" fill="#222">${esc(text)}</text>`);
+    });
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}

@@ -26,7 +26,7 @@ import { OutlineSsServer } from '../../src/gateway/proxies/outline-ss.js';
 import { XrayVlessServer } from '../../src/gateway/proxies/xray.js';
 import { outlineDynamicKey, shadowsocksAccessKey, vlessShareLink } from '../../src/core/proxy-config.js';
 import { DynamicKeyServer } from '../../src/gateway/proxies/dynamic-key-server.js';
-import { requireProxyTools, runClient, testCertificate, xrayClientConfig } from '../gateway/proxies/kit.js';
+import { outlineWsTransport, requireProxyTools, runClient, testCertificate, xrayClientConfig } from '../gateway/proxies/kit.js';
 import { useNetnsKit } from '../helpers/netns.js';
 import { rootVeth } from './kit.js';
 import { startServerChild, type ServerChild } from '../../src/gateway/proxies/child.js';
@@ -164,28 +164,13 @@ async function dynamicKeyYaml(u: { secret: string }): Promise<{ status: string; 
   return { status: text.slice(cut + 1), yaml: text.slice(0, cut) };
 }
 
-/**
- * T3 Shadowsocks over WebSocket: the served dynamic-key YAML, read the way
- * the Outline app reads it (tcp leg: websocket endpoint URL, cipher,
- * secret), expressed in the SDK's transport syntax: TLS to the URL's host,
- * WebSocket on its path, Shadowsocks inside. The app's YAML reader lives in
- * outline-apps, which the Go module proxy here does not serve.
- */
-function t3SsTransport(yaml: string): string {
-  const tcp = yaml.slice(yaml.indexOf('  tcp:'), yaml.indexOf('  udp:'));
-  const wsUrl = new URL(JSON.parse(/url: (".*")/.exec(tcp)![1]!) as string);
-  const cipher = /cipher: (\S+)/.exec(tcp)![1]!;
-  const secret = JSON.parse(/secret: (".*")/.exec(tcp)![1]!) as string;
-  const ssUrl = `ss://${Buffer.from(`${cipher}:${secret}`).toString('base64url')}@${wsUrl.hostname}:${wsUrl.port || '443'}`;
-  return `tls:sni=${wsUrl.hostname}|ws:tcp_path=${encodeURIComponent(wsUrl.pathname)}|${ssUrl}`;
-}
 const outlineFetch = (transport: string, urlPath: string, timeoutS: number) =>
   runClient(client, ['env', `SSL_CERT_FILE=${tls.caFile}`, 'outline-fetch', '-timeout', String(timeoutS), '-transport', transport, `http://${ssIp}:8080${urlPath}`]);
 
 async function t3SsFetch(u: { secret: string }, urlPath = '/hello', timeoutS = 8) {
   const { status, yaml } = await dynamicKeyYaml(u);
   assert.equal(status, '200', 'the gateway serves this device its dynamic key');
-  return outlineFetch(t3SsTransport(yaml), urlPath, timeoutS);
+  return outlineFetch(outlineWsTransport(yaml), urlPath, timeoutS);
 }
 
 let socksPort = 21080;
@@ -283,7 +268,7 @@ test('under R5, revoking alice on both servers refuses her next connections whil
   assert.deepEqual(await xray.actual(), ['dev-bob']);
   assert.deepEqual(await ss.actual(), ['dev-bob']);
   assert.equal((await dynamicKeyYaml(alice.ss)).status, '404', "alice's dynamic key is no longer served");
-  const aliceWs = outlineFetch(t3SsTransport(aliceKept.yaml), '/hello', 4);
+  const aliceWs = outlineFetch(outlineWsTransport(aliceKept.yaml), '/hello', 4);
   assert.ok(!hello(await aliceWs.done), 'alice refused on Shadowsocks/WebSocket (with the key she kept)');
   assert.ok(!hello(await (await t3VlessFetch(alice.vl, '/hello', 4)).done), 'alice refused on VLESS');
 

@@ -208,6 +208,11 @@ export class XrayVlessServer implements ProxyServer {
     });
   }
 
+  /** The server's pid (tests and benchmarks inspect it), as OutlineSsServer's. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   private running(): ServerChild {
     if (!this.child) throw new DammError('conflict', 'xray is not running: start() it first.');
     return this.child;

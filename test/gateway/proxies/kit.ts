@@ -109,6 +109,23 @@ export async function testCertificate(dir: string, name: string): Promise<{ caFi
 }
 
 /**
+ * The Outline SDK transport for a Shadowsocks-over-WebSocket dynamic key:
+ * the served YAML (core/proxy-config outlineWebSocketConfig), read the way
+ * the Outline app reads it (tcp leg: websocket endpoint URL, cipher,
+ * secret), expressed in the SDK's transport syntax: TLS to the URL's host,
+ * WebSocket on its path, Shadowsocks inside. The app's YAML reader lives in
+ * outline-apps, which the Go module proxy here does not serve.
+ */
+export function outlineWsTransport(yaml: string): string {
+  const tcp = yaml.slice(yaml.indexOf('  tcp:'), yaml.indexOf('  udp:'));
+  const wsUrl = new URL(JSON.parse(/url: (".*")/.exec(tcp)![1]!) as string);
+  const cipher = /cipher: (\S+)/.exec(tcp)![1]!;
+  const secret = JSON.parse(/secret: (".*")/.exec(tcp)![1]!) as string;
+  const ssUrl = `ss://${Buffer.from(`${cipher}:${secret}`).toString('base64url')}@${wsUrl.hostname}:${wsUrl.port || '443'}`;
+  return `tls:sni=${wsUrl.hostname}|ws:tcp_path=${encodeURIComponent(wsUrl.pathname)}|${ssUrl}`;
+}
+
+/**
  * Xray client JSON for one `vless://` share link (as v2rayNG reads one:
  * type, security, sni, host, path, alpn, fp), with a SOCKS inbound for the
  * test's curl. The only thing not from the link is the test CA to trust,
