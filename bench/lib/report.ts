@@ -3,7 +3,6 @@
  * in the directory after each run. Nothing here judges: it lays the numbers
  * beside their targets.
  */
-import { BENCHMARK_NAMES } from '../names.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BenchResult } from './result.js';
