@@ -3,7 +3,7 @@
  *
  * 1. make the key pair here (keys.ts); only the public key is ever sent
  * 2. take the invite from the link, or get a public install pass
- * 3. enroll, then render the .conf with core's renderClientConfig from the
+ * 3. enroll, then render the .conf with core's renderDoorConfig from the
  *    front door the answer names AS THE VERIFIED CATALOG LISTS IT (endpoint,
  *    gateway key): the enroll answer is unsigned, so it only picks the door
  *    (core/door-binding.ts); no verified catalog, or a door it does not hold
@@ -15,9 +15,9 @@
  * the life of the page: no storage, no cookies, no logging.
  */
 import type { EnrollResponse, FrontDoor, Posture } from '../core/api-schemas.js';
-import { bindFrontDoor } from '../core/door-binding.js';
+import { bindEnrolledDoors, type BoundDoor } from '../core/door-binding.js';
 import { DammError } from '../core/errors.js';
-import { renderClientConfig, tunnelName } from '../core/wg-config.js';
+import { renderDoorConfig, tunnelName } from '../core/wg-config.js';
 import { TRANSPORT_TIER_NAMES, type TransportTier } from '../core/tiers.js';
 import { api, ApiError } from './api.js';
 import { checkCatalog } from './catalog-check.js';
@@ -152,9 +152,9 @@ async function createConnection(): Promise<void> {
       res = await enrollOnce();
     }
     session.pass = null; // used
-    let door: FrontDoor;
+    let door: BoundDoor;
     try {
-      door = await verifiedDoor(res);
+      door = (await verifiedDoors(res))[0]!; // the primary door (plain WireGuard) until the wizard offers each door
     } catch (err) {
       showProblem(unverifiedDoor(err instanceof DammError ? err.message : 'The gateway could not be checked against the signed gateway list.'));
       return;
@@ -174,16 +174,17 @@ function useInvite(token: string): void {
 }
 
 /**
- * The door the answer names, as the verified catalog lists it. The catalog
+ * The doors the answer names, as the verified catalog lists them (the
+ * primary door first), each with the device's addresses on it. The catalog
  * checked when the page opened is tried first; a gateway that came online
  * since (or any disagreement) needs the service's current catalog, verified
  * afresh. Throws DammError with a sentence for the person when the door
  * cannot be bound, or the catalog cannot be verified: then no config.
  */
-async function verifiedDoor(res: EnrollResponse): Promise<FrontDoor> {
+async function verifiedDoors(res: EnrollResponse): Promise<BoundDoor[]> {
   if (session.doors) {
     try {
-      return bindFrontDoor(res.frontDoor, session.doors);
+      return bindEnrolledDoors(res, session.doors);
     } catch {
       // fall through to a fresh catalog
     }
@@ -199,21 +200,20 @@ async function verifiedDoor(res: EnrollResponse): Promise<FrontDoor> {
     throw new DammError('record_invalid', `The service's signed gateway list could not be verified (${check.reason}), so this page will not give you a configuration.`);
   }
   session.doors = check.frontDoors;
-  return bindFrontDoor(res.frontDoor, check.frontDoors);
+  return bindEnrolledDoors(res, check.frontDoors);
 }
 
 // ---------------------------------------------------------------- result
 
-/** `door` is the catalog's (verified) entry: the endpoint and gateway key come only from there. */
-function showResult(res: EnrollResponse, door: FrontDoor, keys: KeyPair): void {
+/** `bound.door` is the catalog's (verified) entry: the endpoint, gateway key and parameters come only from there. */
+function showResult(res: EnrollResponse, bound: BoundDoor, keys: KeyPair): void {
+  const { door } = bound;
   const tunnel = tunnelName('damm', door.region);
   const file = `${tunnel}.conf`;
-  const conf = renderClientConfig({
+  const conf = renderDoorConfig(door, {
     privateKey: keys.privateKey,
-    addresses: res.addresses,
+    addresses: bound.addresses,
     dns: res.dns,
-    peerPublicKey: door.publicKey,
-    endpoint: door.endpoint,
     allowedIps: res.allowedIps,
     persistentKeepalive: res.persistentKeepalive,
   });

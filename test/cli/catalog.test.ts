@@ -39,7 +39,7 @@ before(async () => {
   const reg = await fetch(`${url}/v1/gateways/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ registrationToken: gw.registrationToken, wgPublicKey: wgKeyPair().publicKey, endpoints: [{ tier: 'T0', host: '192.0.2.1', port: 51820 }], egressIps: ['192.0.2.1'] }),
+    body: JSON.stringify({ registrationToken: gw.registrationToken, doors: [{ lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: wgKeyPair().publicKey, params: null, endpoints: [{ host: '192.0.2.1', port: 51820 }] }], egressIps: ['192.0.2.1'] }),
   });
   assert.equal(reg.status, 201);
 });

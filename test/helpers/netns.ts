@@ -194,9 +194,10 @@ export class NetnsKit {
     process.once('exit', this.onExit);
   }
 
-  /** Create a network namespace (loopback up) owned by this kit. */
-  async namespace(): Promise<string> {
-    const ns = `${NETNS_PREFIX}${PID36}-${rand(6)}`;
+  /** Create a network namespace (loopback up) owned by this kit; `tag` (e.g. a test file's own prefix) makes its name easy to tell apart. */
+  async namespace(tag = ''): Promise<string> {
+    if (!/^[a-z0-9]{0,8}$/.test(tag)) throw new Error(`namespace tag ${JSON.stringify(tag)}: up to 8 of [a-z0-9]`);
+    const ns = `${NETNS_PREFIX}${PID36}-${tag}${rand(6)}`;
     await runOk(['ip', 'netns', 'add', ns]);
     this.namespaces.push(ns);
     await runOk(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);

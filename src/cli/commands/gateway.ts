@@ -16,6 +16,7 @@ const FLAG_KEYS: Record<string, GatewaySettingKey> = {
   altPort: 'altPorts', endpoint: 'endpoint', egressIp: 'egressIps', stateDir: 'stateDir', backend: 'backend', uapiSocketDir: 'uapiSocketDir',
   nat: 'nat', egressInterface: 'egressInterface', manageAddresses: 'manageAddresses', reconcileInterval: 'reconcileIntervalSeconds',
   heartbeatInterval: 'heartbeatIntervalSeconds', rootSha256: 'rootSha256', rootFile: 'rootFile', logLevel: 'logLevel',
+  wgLanePort: 'wgLanePort', wgLaneInterface: 'wgLaneInterface',
 };
 
 async function readRootFile(file: string): Promise<unknown> {
@@ -52,6 +53,8 @@ export function registerGatewayRun(program: Command): void {
     .option('--heartbeat-interval <seconds>', `heartbeat and meter report every N seconds (${settingHelp('heartbeatIntervalSeconds')})`, integer)
     .option('--root-sha256 <hex>', `pin the offline root: sha256 of root v1, printed by "damm init" and "damm keys status"; production gateways should pin (${settingHelp('rootSha256')})`)
     .option('--root-file <file>', `pin the offline root with the file "damm keys export-root 1" writes; with --root-sha256 both must match (${settingHelp('rootFile')})`)
+    .option('--wg-lane-port <port>', `also run a second plain WireGuard interface (lane 2: its own key and tunnel prefixes) on this UDP port, registered as a T0 door (${settingHelp('wgLanePort')})`, integer)
+    .option('--wg-lane-interface <name>', `the second WireGuard interface's name (${settingHelp('wgLaneInterface')})`)
     .option('--log-level <level>', `fatal, error, warn, info, debug (${settingHelp('logLevel')})`)
     .action(async (_o: Record<string, unknown>, cmd: Command) => {
       try {
@@ -60,6 +63,7 @@ export function registerGatewayRun(program: Command): void {
         const { checkRootSha256 } = await import('../../client/trust-state.js');
         const { default: pino } = await import('pino');
         const { GatewayAgent } = await import('../../gateway/agent/agent.js');
+        const { LANE_SECOND_WIREGUARD } = await import('../../gateway/agent/settings-table.js');
         const { HttpControlPlaneApi } = await import('../../gateway/agent/api.js');
         const { systemHostOps, systemPortRedirects } = await import('../../gateway/agent/host.js');
         const { nodeEd25519 } = await import('../../platform/node-ed25519.js');
@@ -79,10 +83,16 @@ export function registerGatewayRun(program: Command): void {
         const log = pino({ level: o.logLevel, base: { component: 'damm-gateway' }, redact: { paths: ['credential', 'token', 'privateKey'], censor: '[redacted]' } });
         const host = systemHostOps(log);
         if (o.backend === 'wg') await host.ensureKernelInterface(o.interface);
-        const backend =
+        const wgBackend = (interfaceName: string) =>
           o.backend === 'uapi'
-            ? new UapiBackend({ interfaceName: o.interface, ...(o.uapiSocketDir ? { socketDir: o.uapiSocketDir } : {}) })
-            : new WgToolBackend({ interfaceName: o.interface });
+            ? new UapiBackend({ interfaceName, ...(o.uapiSocketDir ? { socketDir: o.uapiSocketDir } : {}) })
+            : new WgToolBackend({ interfaceName });
+        const backend = wgBackend(o.interface);
+        const lanes = [];
+        if (o.wgLanePort !== undefined) {
+          if (o.backend === 'wg') await host.ensureKernelInterface(o.wgLaneInterface);
+          lanes.push({ lane: LANE_SECOND_WIREGUARD, protocol: 'wireguard' as const, tier: 'T0' as const, interfaceName: o.wgLaneInterface, listenPort: o.wgLanePort, backend: wgBackend(o.wgLaneInterface) });
+        }
         const agent = new GatewayAgent({
           controlPlane: o.controlPlane,
           ...(token ? { token } : {}),
@@ -94,6 +104,7 @@ export function registerGatewayRun(program: Command): void {
           egressIps: o.egressIps,
           stateDir: o.stateDir,
           backend,
+          lanes,
           api: new HttpControlPlaneApi(o.controlPlane),
           host: o.manageAddresses ? host : null,
           nat: !!o.nat,

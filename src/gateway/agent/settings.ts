@@ -40,6 +40,9 @@ export const GatewaySettingsSchema = Type.Object(
     rootSha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
     rootFile: Type.Optional(Type.String({ minLength: 1 })),
     logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))),
+    // A second plain WireGuard interface (lane 2, its own key and prefixes, a T0 door on this port).
+    wgLanePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    wgLaneInterface: Type.String({ pattern: '^[A-Za-z0-9_.=+-]{1,15}$' }),
   },
   { additionalProperties: false },
 );
@@ -73,6 +76,13 @@ export function gatewaySettingsFrom(flags: Partial<Record<Key, unknown>>, env: N
   if (twice !== undefined) throw new DammError('config_invalid', `--alt-port (env DAMM_GATEWAY_ALT_PORTS) names port ${twice} twice.`);
   if (alt.includes(merged.listenPort as number)) {
     throw new DammError('config_invalid', `--alt-port (env DAMM_GATEWAY_ALT_PORTS) ${merged.listenPort as number} is the listen port itself; name only other ports.`);
+  }
+  const lanePort = merged.wgLanePort as number | undefined;
+  if (lanePort !== undefined && (lanePort === merged.listenPort || alt.includes(lanePort))) {
+    throw new DammError('config_invalid', `--wg-lane-port (env DAMM_GATEWAY_WG_LANE_PORT) ${lanePort} is already the listen port or an alternate port; each interface needs its own.`);
+  }
+  if (lanePort !== undefined && merged.wgLaneInterface === merged.interface) {
+    throw new DammError('config_invalid', `--wg-lane-interface (env DAMM_GATEWAY_WG_LANE_INTERFACE) ${merged.interface as string} is the main interface; name another.`);
   }
   if (merged.egressInterface !== undefined && merged.nat !== true) {
     throw new DammError('config_invalid', '--egress-interface (env DAMM_GATEWAY_EGRESS_INTERFACE) only applies with --nat (env DAMM_GATEWAY_NAT).');
