@@ -17,6 +17,16 @@ import { after } from 'node:test';
 import { pidAlive } from '../../src/io/process.js';
 
 export const UAPI_SOCKET_DIR = '/var/run/wireguard';
+/** amneziawg-go's socket directory (its ipc/uapi_unix.go). */
+export const AWG_UAPI_SOCKET_DIR = '/var/run/amneziawg';
+
+/** A userspace WireGuard daemon the kit can start: both take `-f IFNAME` and listen on `<socketDir>/<IFNAME>.sock`. */
+export interface UserspaceDaemon {
+  binary: string;
+  socketDir: string;
+}
+export const WIREGUARD_GO: UserspaceDaemon = { binary: 'wireguard-go', socketDir: UAPI_SOCKET_DIR };
+export const AMNEZIAWG_GO: UserspaceDaemon = { binary: 'amneziawg-go', socketDir: AWG_UAPI_SOCKET_DIR };
 const NETNS_PREFIX = 'dammt-';
 const IF_PREFIX = 'dw';
 const VETH_PREFIX = 've';
@@ -170,15 +180,17 @@ export function sweepStale(): void {
       // raced with another sweeper
     }
   }
-  let sockets: string[] = [];
-  try {
-    sockets = readdirSync(UAPI_SOCKET_DIR).filter((f) => f.startsWith(IF_PREFIX) && f.endsWith('.sock') && f.length === 16);
-  } catch {
-    return;
-  }
-  for (const f of sockets) {
-    const owner = parseInt(f.slice(IF_PREFIX.length, IF_PREFIX.length + 5), 36);
-    if (Number.isFinite(owner) && !pidAlive(owner)) rmSync(join(UAPI_SOCKET_DIR, f), { force: true });
+  for (const dir of [UAPI_SOCKET_DIR, AWG_UAPI_SOCKET_DIR]) {
+    let sockets: string[] = [];
+    try {
+      sockets = readdirSync(dir).filter((f) => f.startsWith(IF_PREFIX) && f.endsWith('.sock') && f.length === 16);
+    } catch {
+      continue;
+    }
+    for (const f of sockets) {
+      const owner = parseInt(f.slice(IF_PREFIX.length, IF_PREFIX.length + 5), 36);
+      if (Number.isFinite(owner) && !pidAlive(owner)) rmSync(join(dir, f), { force: true });
+    }
   }
 }
 
@@ -194,10 +206,13 @@ export class NetnsKit {
     process.once('exit', this.onExit);
   }
 
-  /** Create a network namespace (loopback up) owned by this kit; `tag` (e.g. a test file's own prefix) makes its name easy to tell apart. */
-  async namespace(tag = ''): Promise<string> {
-    if (!/^[a-z0-9]{0,8}$/.test(tag)) throw new Error(`namespace tag ${JSON.stringify(tag)}: up to 8 of [a-z0-9]`);
-    const ns = `${NETNS_PREFIX}${PID36}-${tag}${rand(6)}`;
+  /**
+   * Create a network namespace (loopback up) owned by this kit. `label`
+   * (up to 8 of [a-z0-9]) makes it recognisable: dammt-<pid>-<label><random>.
+   */
+  async namespace(label = ''): Promise<string> {
+    if (!/^[a-z0-9]{0,8}$/.test(label)) throw new Error(`namespace label ${JSON.stringify(label)}: up to 8 of [a-z0-9]`);
+    const ns = `${NETNS_PREFIX}${PID36}-${label}${rand(6)}`;
     await runOk(['ip', 'netns', 'add', ns]);
     this.namespaces.push(ns);
     await runOk(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
@@ -221,14 +236,19 @@ export class NetnsKit {
     return run(['ip', 'netns', 'exec', ns, ...argv], opts);
   }
 
-  /** Start `wireguard-go -f` in `ns`, owned by this kit; resolves once its UAPI socket answers. */
-  async startWireguardGo(ns: string, ifname = uniqueIfName()): Promise<WireguardGoHandle> {
-    const socketPath = join(UAPI_SOCKET_DIR, `${ifname}.sock`);
+  /**
+   * Start `wireguard-go -f` (or another `daemon`, e.g. AMNEZIAWG_GO) in `ns`,
+   * owned by this kit; resolves once its UAPI socket answers.
+   */
+  async startWireguardGo(ns: string, ifname = uniqueIfName(), daemon: UserspaceDaemon = WIREGUARD_GO): Promise<WireguardGoHandle> {
+    if (!inPath(daemon.binary)) throw new Error(`\`${daemon.binary}\` not found in PATH (amneziawg-go: see .ci/run); network tests are never skipped`);
+    const socketPath = join(daemon.socketDir, `${ifname}.sock`);
     if (existsSync(socketPath)) throw new Error(`UAPI socket ${socketPath} already exists: interface name collision`);
-    // `ip netns exec` execs into wireguard-go, so the child's pid is the daemon's.
-    const child = spawn('ip', ['netns', 'exec', ns, 'wireguard-go', '-f', ifname], {
+    // `ip netns exec` execs into the daemon, so the child's pid is the daemon's.
+    // WG_PROCESS_FOREGROUND=1 silences amneziawg-go's "kernel module preferred" banner; -f keeps both in the foreground.
+    const child = spawn('ip', ['netns', 'exec', ns, daemon.binary, '-f', ifname], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LOG_LEVEL: 'error' },
+      env: { ...process.env, LOG_LEVEL: 'error', WG_PROCESS_FOREGROUND: '1' },
     });
     let log = '';
     child.stdout!.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-8000)));
@@ -240,8 +260,8 @@ export class NetnsKit {
     // Generous: on a loaded machine a daemon's start-up has taken seconds.
     const deadline = Date.now() + 20_000;
     while (!(existsSync(socketPath) && (await socketAnswers(socketPath)))) {
-      if (exited) throw new Error(`wireguard-go for ${ifname} exited during start-up: ${log.trim()}`);
-      if (Date.now() > deadline) throw new Error(`wireguard-go for ${ifname} did not open ${socketPath} within 20 s: ${log.trim()}`);
+      if (exited) throw new Error(`${daemon.binary} for ${ifname} exited during start-up: ${log.trim()}`);
+      if (Date.now() > deadline) throw new Error(`${daemon.binary} for ${ifname} did not open ${socketPath} within 20 s: ${log.trim()}`);
       await sleep(10);
     }
     return handle;

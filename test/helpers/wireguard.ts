@@ -10,7 +10,10 @@ import { DammError } from '../../src/core/errors.js';
 import type { ApplyFailureDetails, InterfaceState, PeerSpec, WireGuardBackend } from '../../src/gateway/wireguard/backend.js';
 import type { EncodedChange } from '../../src/gateway/wireguard/batch.js';
 import { normalizePeerSpec, type NormalizedPeer } from '../../src/gateway/wireguard/peers.js';
-import { runOk, type NetnsKit, type WireguardGoHandle } from './netns.js';
+import { runOk, WIREGUARD_GO, type NetnsKit, type UserspaceDaemon, type WireguardGoHandle } from './netns.js';
+import type { AwgParams } from '../../src/core/amneziawg.js';
+import { UapiClient } from '../../src/gateway/wireguard/uapi.js';
+import { publicKeyToHex } from '../../src/gateway/wireguard/keys.js';
 
 export interface KeyPair {
   privateKey: string; // base64
@@ -62,6 +65,10 @@ export interface BackendFixture {
   encodeUpsert(spec: NormalizedPeer): EncodedChange;
   /** A line in the backend's dialect that WireGuard (or wg) refuses. */
   badLine: string;
+  /** The daemon to run the suite against (default wireguard-go). */
+  daemon?: UserspaceDaemon;
+  /** AmneziaWG parameters every interface of the suite is configured with (amneziawg-go). */
+  awg?: AwgParams;
 }
 
 export function stateFingerprint(state: InterfaceState): string[] {
@@ -77,7 +84,11 @@ export function applyFailure(err: unknown): ApplyFailureDetails {
 }
 
 /** Two namespaces joined by veth, a daemon in each configured by `create`; returns a ping from A to B's tunnel address. */
-export async function pingThroughTunnel(kit: NetnsKit, create: (ifname: string) => WireGuardBackend): Promise<{
+export async function pingThroughTunnel(
+  kit: NetnsKit,
+  create: (ifname: string) => WireGuardBackend,
+  opts: { daemon?: UserspaceDaemon; awg?: AwgParams } = {},
+): Promise<{
   ping: { code: number | null; stdout: string; stderr: string };
   client: InterfaceState;
   gateway: InterfaceState;
@@ -86,15 +97,16 @@ export async function pingThroughTunnel(kit: NetnsKit, create: (ifname: string) 
   const nsA = await kit.namespace();
   const nsB = await kit.namespace();
   await kit.veth(nsA, '192.168.77.1/24', nsB, '192.168.77.2/24');
-  const dA = await kit.startWireguardGo(nsA);
-  const dB = await kit.startWireguardGo(nsB);
+  const dA = await kit.startWireguardGo(nsA, undefined, opts.daemon ?? WIREGUARD_GO);
+  const dB = await kit.startWireguardGo(nsB, undefined, opts.daemon ?? WIREGUARD_GO);
   const client = create(dA.ifname);
   const gateway = create(dB.ifname);
   const kA = generateKeyPair();
   const kB = generateKeyPair();
   const psk = generatePresharedKey();
-  await client.configureInterface({ privateKey: kA.privateKey, listenPort: 51820 });
-  await gateway.configureInterface({ privateKey: kB.privateKey, listenPort: 51821 });
+  const awg = opts.awg ? { awg: opts.awg } : {};
+  await client.configureInterface({ privateKey: kA.privateKey, listenPort: 51820, ...awg });
+  await gateway.configureInterface({ privateKey: kB.privateKey, listenPort: 51821, ...awg });
   // The client dials; the gateway, like a real one, sets no endpoint and learns it from the handshake.
   await client.applyPeers({ upsert: [{ publicKey: kB.publicKey, allowedIps: ['10.77.0.2/32'], endpoint: '192.168.77.2:51821', presharedKey: psk }], remove: [] });
   await gateway.applyPeers({ upsert: [{ publicKey: kA.publicKey, allowedIps: ['10.77.0.1/32'], presharedKey: psk }], remove: [] });
@@ -118,15 +130,16 @@ export function backendConformance(kit: NetnsKit, fixture: BackendFixture): void
 
   before(async () => {
     const ns = await kit.namespace();
-    daemon = await kit.startWireguardGo(ns);
+    daemon = await kit.startWireguardGo(ns, undefined, fixture.daemon ?? WIREGUARD_GO);
     backend = fixture.create(daemon.ifname);
   });
 
   it('configures the interface: key and port read back, the private key never does', async () => {
-    await backend.configureInterface({ privateKey: iface.privateKey, listenPort: 51820 });
+    await backend.configureInterface({ privateKey: iface.privateKey, listenPort: 51820, ...(fixture.awg ? { awg: fixture.awg } : {}) });
     const state = await backend.listPeers();
     assert.equal(state.publicKey, iface.publicKey);
     assert.equal(state.listenPort, 51820);
+    assert.deepEqual(state.awg, fixture.awg, 'AmneziaWG parameters read back exactly (none for WireGuard)');
     assert.deepEqual(state.peers, []);
     assert.ok(!JSON.stringify(state).includes(iface.privateKey));
   });
@@ -194,9 +207,17 @@ export function backendConformance(kit: NetnsKit, fixture: BackendFixture): void
     const intruder = generateKeyPair().publicKey;
     const removed = desired[0]!;
     const edited = desired[1]!;
-    await wg(['set', daemon.ifname, 'peer', intruder, 'allowed-ips', '10.250.0.1/32']);
-    await wg(['set', daemon.ifname, 'peer', removed.publicKey, 'remove']);
-    await wg(['set', daemon.ifname, 'peer', edited.publicKey, 'allowed-ips', '10.250.0.2/32']);
+    if ((fixture.daemon ?? WIREGUARD_GO) === WIREGUARD_GO) {
+      await wg(['set', daemon.ifname, 'peer', intruder, 'allowed-ips', '10.250.0.1/32']);
+      await wg(['set', daemon.ifname, 'peer', removed.publicKey, 'remove']);
+      await wg(['set', daemon.ifname, 'peer', edited.publicKey, 'allowed-ips', '10.250.0.2/32']);
+    } else {
+      // `wg` knows only /var/run/wireguard; other daemons are edited by hand with raw UAPI lines.
+      const raw = new UapiClient({ socketPath: daemon.socketPath });
+      assert.equal(await raw.set([`public_key=${publicKeyToHex(intruder)}`, 'allowed_ip=10.250.0.1/32']), 0);
+      assert.equal(await raw.set([`public_key=${publicKeyToHex(removed.publicKey)}`, 'remove=true']), 0);
+      assert.equal(await raw.set([`public_key=${publicKeyToHex(edited.publicKey)}`, 'replace_allowed_ips=true', 'allowed_ip=10.250.0.2/32']), 0);
+    }
     assert.notDeepEqual(stateFingerprint(await backend.listPeers()), fingerprint(desired));
 
     assert.deepEqual(await backend.replacePeers(desired), { upserted: 2, removed: 1 });
@@ -265,7 +286,10 @@ export function backendConformance(kit: NetnsKit, fixture: BackendFixture): void
   });
 
   it('a real packet crosses a tunnel configured by this backend; counters are bigint and non-zero', async () => {
-    const { ping, client, gateway, clientKey } = await pingThroughTunnel(kit, fixture.create);
+    const { ping, client, gateway, clientKey } = await pingThroughTunnel(kit, fixture.create, {
+      ...(fixture.daemon ? { daemon: fixture.daemon } : {}),
+      ...(fixture.awg ? { awg: fixture.awg } : {}),
+    });
     assert.equal(ping.code, 0, `ping failed: ${ping.stdout}${ping.stderr}`);
     const c = client.peers[0]!;
     const g = gateway.peers[0]!;

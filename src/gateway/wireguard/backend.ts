@@ -1,6 +1,6 @@
 /**
- * The port every WireGuard backend implements (wireguard-go over UAPI, kernel
- * WireGuard through `wg`, later amneziawg-go). The gateway agent's reconcile
+ * The port every WireGuard backend implements (wireguard-go and amneziawg-go
+ * over UAPI, kernel WireGuard through `wg`). The gateway agent's reconcile
  * loop talks only to this interface; it imports nothing but types.
  *
  * Contract shared by all backends:
@@ -19,6 +19,7 @@
  * - No secret (private or preshared key) is ever returned, logged or put in
  *   an error: read-backs carry a digest of a preshared key instead.
  */
+import type { AwgParams } from '../../core/amneziawg.js';
 
 export interface PeerSpec {
   /** Base64 X25519 public key. */
@@ -56,6 +57,13 @@ export interface InterfaceState {
   publicKey?: string;
   /** 0 while the interface has not bound a port. */
   listenPort: number;
+  /**
+   * AmneziaWG parameters the daemon reports (amneziawg-go only; absent for
+   * WireGuard). As read, not validated: a fresh amneziawg-go reports
+   * h1..h4 = 1..4 and omits zero values (read back as 0) and an empty I1
+   * (null). Compare with `awgParamsEqual` (core/amneziawg.ts).
+   */
+  awg?: AwgParams;
   peers: PeerState[];
 }
 
@@ -86,11 +94,22 @@ export interface ApplyFailureDetails {
   applied: number;
 }
 
+export interface InterfaceConfig {
+  privateKey: string;
+  listenPort: number;
+  /** AmneziaWG door parameters: amneziawg-go only. */
+  awg?: AwgParams;
+}
+
 export interface WireGuardBackend {
   /** "uapi", "wg-tool", ... for logs and metrics. */
   readonly name: string;
-  /** Set the interface's private key (base64, never logged) and UDP listen port (0 = any). */
-  configureInterface(opts: { privateKey: string; listenPort: number }): Promise<void>;
+  /**
+   * Set the interface's private key (base64, never logged) and UDP listen
+   * port (0 = any), and for an AmneziaWG door its parameters (validated
+   * first; a backend that cannot carry them refuses with invalid_argument).
+   */
+  configureInterface(opts: InterfaceConfig): Promise<void>;
   /** Full read-back of the interface: its public key, port, every peer with counters. */
   listPeers(): Promise<InterfaceState>;
   /** Apply a batch: removals first, then upserts, chunked into large requests. */

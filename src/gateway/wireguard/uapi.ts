@@ -16,17 +16,28 @@
  * - Keys are lowercase hex on the wire; base64 everywhere else in DAMM.
  * - `get=1` returns the private key: it is turned into the public key at once
  *   and never stored, returned or logged.
+ *
+ * amneziawg-go (v0.2.19) speaks the same protocol with device-level keys of
+ * its own (jc jmin jmax s1-s4 h1-h4 i1-i5, core/amneziawg.ts) and its socket
+ * in /var/run/amneziawg: the same client drives it, given that directory.
+ * Its `get=1` reports those keys back (zero values and an empty I1 omitted),
+ * so drift repair compares them like the key and port. It checks the four
+ * headers for overlap only at the end of a request, after applying them, so
+ * parameters are validated here before they are sent.
  */
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { DammError } from '../../core/errors.js';
-import type { ApplySummary, InterfaceState, PeerChanges, PeerSpec, PeerState, WireGuardBackend } from './backend.js';
+import { awgUapiLines, validateAwgParams, type AwgParams } from '../../core/amneziawg.js';
+import type { ApplySummary, InterfaceConfig, InterfaceState, PeerChanges, PeerSpec, PeerState, WireGuardBackend } from './backend.js';
 import PQueue from 'p-queue';
 import { applyEncoded, type ApplyEngine, type BatchOutcome, type EncodedChange } from './batch.js';
 import { hexToBase64, hexToBytes, presharedKeyDigest, publicKeyFromPrivate, publicKeyToHex, secretKeyToHex } from './keys.js';
 import { diffPeers, normalizeChanges, normalizeDesired, type NormalizedChanges, type NormalizedPeer } from './peers.js';
 
 export const DEFAULT_UAPI_SOCKET_DIR = '/var/run/wireguard';
+/** Where amneziawg-go puts its UAPI sockets (ipc/uapi_unix.go). */
+export const AMNEZIAWG_UAPI_SOCKET_DIR = '/var/run/amneziawg';
 
 const ERRNO_NAMES: Record<number, string> = {
   [-5]: 'EIO',
@@ -175,7 +186,19 @@ function parseUint(value: string, what: string): number {
   return Number(value);
 }
 
-/** Parse the lines of a `get=1` answer (without the errno line). Unknown keys are ignored (e.g. AmneziaWG's). */
+const AWG_NUMERIC_KEYS = new Set(['jc', 'jmin', 'jmax', 's1', 's2', 's3', 's4']);
+const AWG_HEADER_KEYS = new Set(['h1', 'h2', 'h3', 'h4']);
+
+/** What amneziawg-go reports for a key it omits: zero, its default header (the WireGuard type), no I1. */
+function awgDefaults(): AwgParams {
+  return { jc: 0, jmin: 0, jmax: 0, s1: 0, s2: 0, s3: 0, s4: 0, h1: '1', h2: '2', h3: '3', h4: '4', i1: null };
+}
+
+/**
+ * Parse the lines of a `get=1` answer (without the errno line). AmneziaWG's
+ * device keys fill `state.awg` (i2-i5 are not used by DAMM and ignored, as
+ * are unknown keys).
+ */
 export function parseUapiGet(lines: readonly string[]): InterfaceState {
   const state: InterfaceState = { listenPort: 0, peers: [] };
   let peer: PeerState | undefined;
@@ -207,6 +230,13 @@ export function parseUapiGet(lines: readonly string[]): InterfaceState {
         priv.fill(0);
       } else if (key === 'listen_port') {
         state.listenPort = parseUint(value, 'listen_port');
+      } else if (AWG_NUMERIC_KEYS.has(key)) {
+        (state.awg ??= awgDefaults())[key as 'jc'] = parseUint(value, key);
+      } else if (AWG_HEADER_KEYS.has(key)) {
+        if (!/^\d{1,10}(-\d{1,10})?$/.test(value)) throw protocolError(`bad ${key}`);
+        (state.awg ??= awgDefaults())[key as 'h1'] = value;
+      } else if (key === 'i1') {
+        (state.awg ??= awgDefaults()).i1 = value === '' ? null : value;
       }
       continue;
     }
@@ -321,13 +351,16 @@ export class UapiBackend implements WireGuardBackend {
     return this.queue.add(task);
   }
 
-  async configureInterface(opts: { privateKey: string; listenPort: number }): Promise<void> {
+  async configureInterface(opts: InterfaceConfig): Promise<void> {
     const keyHex = secretKeyToHex(opts?.privateKey, 'privateKey');
     if (!Number.isInteger(opts.listenPort) || opts.listenPort < 0 || opts.listenPort > 65535) {
       throw new DammError('invalid_argument', 'listenPort must be an integer 0..65535.');
     }
+    // Validated before anything is sent: amneziawg-go applies header lines before it checks them for overlap.
+    const awg = opts.awg === undefined ? [] : awgUapiLines(validateAwgParams(opts.awg));
     return this.op(async () => {
-      const errno = await this.client.set([`private_key=${keyHex}`, `listen_port=${opts.listenPort}`]);
+      // One request: a daemon that restarted gets key, port and parameters back together.
+      const errno = await this.client.set([`private_key=${keyHex}`, `listen_port=${opts.listenPort}`, ...awg]);
       if (errno !== 0) {
         throw new DammError('internal', `Configuring ${this.interfaceName} failed: ${describeErrno(errno)}.`, { details: { errno } });
       }

@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, constants, ftruncateSync, mkdtempSync, openSync, rmdirSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { DammError } from '../../core/errors.js';
-import type { ApplySummary, InterfaceState, PeerChanges, PeerSpec, PeerState, WireGuardBackend } from './backend.js';
+import type { ApplySummary, InterfaceConfig, InterfaceState, PeerChanges, PeerSpec, PeerState, WireGuardBackend } from './backend.js';
 import PQueue from 'p-queue';
 import { applyEncoded, type ApplyEngine, type BatchOutcome, type EncodedChange } from './batch.js';
 import { parseSecretKey, presharedKeyDigest } from './keys.js';
@@ -190,7 +190,9 @@ export class WgToolBackend implements WireGuardBackend {
     return this.queue.add(task);
   }
 
-  async configureInterface(opts: { privateKey: string; listenPort: number }): Promise<void> {
+  async configureInterface(opts: InterfaceConfig): Promise<void> {
+    // Kernel WireGuard and `wg` know no AmneziaWG parameters; quietly dropping them would serve a door that matches no client.
+    if (opts?.awg !== undefined) throw new DammError('invalid_argument', 'The wg backend (kernel WireGuard) cannot serve an AmneziaWG door: use amneziawg-go with the uapi backend.');
     const key = toBase64(parseSecretKey(opts?.privateKey, 'privateKey'));
     if (!Number.isInteger(opts.listenPort) || opts.listenPort < 0 || opts.listenPort > 65535) {
       throw new DammError('invalid_argument', 'listenPort must be an integer 0..65535.');
