@@ -100,7 +100,11 @@ export type EnrollRequest = Static<typeof EnrollRequest>;
 export const DoorProtocol = Type.Union(DOOR_PROTOCOLS.map((p) => Type.Literal(p)), { description: 'What the door speaks: wireguard (T0) or amneziawg (T1)' });
 
 const AwgHeader = Type.String({ pattern: AWG_HEADER_PATTERN, description: 'A 32-bit value or a range "lo-hi"' });
-/** AmneziaWG 2.0 public parameters of one door (the keys the AmneziaWG apps import). Ranges and rules: core/amneziawg.ts. */
+/**
+ * AmneziaWG 2.0 public parameters of one door (the keys the AmneziaWG apps
+ * import). The shape only: ranges and rules are core/amneziawg.ts's
+ * `validateAwgParams`, which registration applies.
+ */
 export const AwgParams = Strict({
   jc: Type.Integer(),
   jmin: Type.Integer(),

@@ -9,6 +9,7 @@
  * Pure: what a gateway may register, checked beyond the schema's shape.
  */
 import { DammError } from './errors.js';
+import { validateAwgParams } from './amneziawg.js';
 
 /** Protocols a door speaks; a client renders a config only for the ones it knows. */
 export const DOOR_PROTOCOLS = ['wireguard', 'amneziawg'] as const;
@@ -43,7 +44,8 @@ export interface LaneDoor {
  * lane 0 plain WireGuard (the primary door every client can use); each lane
  * its own key (two interfaces with one key would be one identity on two
  * prefixes); parameters exactly where the protocol has them; no UDP port
- * claimed twice on one host (two interfaces cannot bind it). Throws
+ * claimed twice on one host (two interfaces cannot bind it); AmneziaWG
+ * parameters within core/amneziawg.ts's ranges. Throws
  * invalid_argument naming the problem; returns the doors sorted by lane.
  */
 export function checkLaneDoors<T extends LaneDoor>(doors: readonly T[]): T[] {
@@ -61,7 +63,14 @@ export function checkLaneDoors<T extends LaneDoor>(doors: readonly T[]): T[] {
     keys.add(d.publicKey);
     if (d.lane === 0 && d.protocol !== 'wireguard') throw bad('Lane 0 must be plain WireGuard (protocol "wireguard"): it is the door every client can use.');
     if (d.protocol === 'wireguard' && d.params !== null) throw bad(`Lane ${d.lane} is plain WireGuard and must carry no parameters (params: null).`, { lane: d.lane });
-    if (d.protocol === 'amneziawg' && (d.params === null || typeof d.params !== 'object')) throw bad(`Lane ${d.lane} is AmneziaWG and needs its parameters.`, { lane: d.lane });
+    if (d.protocol === 'amneziawg') {
+      if (d.params === null || typeof d.params !== 'object') throw bad(`Lane ${d.lane} is AmneziaWG and needs its parameters.`, { lane: d.lane });
+      try {
+        validateAwgParams(d.params); // the ranges AmneziaWG 2.0 allows (and DAMM's tighter choices)
+      } catch (err) {
+        throw bad(`Lane ${d.lane}'s AmneziaWG parameters are not valid: ${(err as Error).message}`, { lane: d.lane, ...((err as DammError).details ?? {}) });
+      }
+    }
     if (d.endpoints.length < 1 || d.endpoints.length > MAX_LANE_ENDPOINTS) throw bad(`Lane ${d.lane} needs 1 to ${MAX_LANE_ENDPOINTS} endpoints.`, { lane: d.lane });
     for (const e of d.endpoints) {
       const where = `${e.host.toLowerCase()}|${e.port}`;

@@ -40,8 +40,6 @@ export const ERROR_CODES = {
   catalog_rollback: 422,
   record_invalid: 422,
   trust_invalid: 422,
-  // 501: a protocol or feature this build cannot handle yet
-  unsupported: 501,
   // configuration / internal
   config_invalid: 500,
   internal: 500,

@@ -17,7 +17,8 @@
 import type { EnrollResponse, FrontDoor, Posture } from '../core/api-schemas.js';
 import { bindEnrolledDoors, type BoundDoor } from '../core/door-binding.js';
 import { DammError } from '../core/errors.js';
-import { renderDoorConfig, tunnelName } from '../core/wg-config.js';
+import { tunnelName } from '../core/wg-config.js';
+import { renderDoorConfig } from '../core/door-config.js';
 import { TRANSPORT_TIER_NAMES, type TransportTier } from '../core/tiers.js';
 import { api, ApiError } from './api.js';
 import { checkCatalog } from './catalog-check.js';

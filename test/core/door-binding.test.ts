@@ -2,8 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bindEnrolledDoors, bindFrontDoor } from '../../src/core/door-binding.js';
-import { renderDoorConfig } from '../../src/core/wg-config.js';
+import { renderDoorConfig } from '../../src/core/door-config.js';
 import type { FrontDoor } from '../../src/core/api-schemas.js';
+import { generateAwgParams } from '../../src/core/amneziawg.js';
+import { randomBytes } from 'node:crypto';
 import { DammError } from '../../src/core/errors.js';
 import { DOOR } from '../helpers/trust-fixtures.js';
 
@@ -95,8 +97,14 @@ test("renderDoorConfig takes the key and endpoint from the door, and the Address
   assert.match(conf, /^Address = 10\.9\.0\.7\/32, fd00:0:0:1::7\/128$/m);
   assert.match(conf, /^PublicKey = CQkJ/m);
   assert.match(conf, /^Endpoint = gw\.example:51821$/m);
-  assert.throws(
-    () => renderDoorConfig({ ...LANE1, protocol: 'amneziawg' }, { privateKey: 'EBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBA=', addresses: lane1!.addresses, dns: [] }),
-    (e: unknown) => e instanceof DammError && e.code === 'unsupported',
-  );
+  // An AmneziaWG door: the same WireGuard config plus the door's parameters, spelt as the AmneziaWG apps read them.
+  const params = generateAwgParams((n) => new Uint8Array(randomBytes(n)));
+  const awg = renderDoorConfig({ ...LANE1, protocol: 'amneziawg', tier: 'T1', params }, { privateKey: 'EBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBA=', addresses: lane1!.addresses, dns: [] });
+  assert.match(awg, new RegExp(`^Jc = ${params.jc}$`, 'm'));
+  assert.match(awg, new RegExp(`^H1 = ${params.h1}$`, 'm'));
+  assert.match(awg, /^Address = 10\.9\.0\.7\/32, fd00:0:0:1::7\/128$/m);
+  // A door whose protocol and parameters disagree gets no config.
+  const key = 'EBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBA=';
+  assert.throws(() => renderDoorConfig({ ...LANE1, protocol: 'amneziawg', params: null }, { privateKey: key, addresses: lane1!.addresses, dns: [] }), (e: unknown) => e instanceof DammError && e.code === 'invalid_argument');
+  assert.throws(() => renderDoorConfig({ ...LANE1, params }, { privateKey: key, addresses: lane1!.addresses, dns: [] }), (e: unknown) => e instanceof DammError && e.code === 'invalid_argument');
 });

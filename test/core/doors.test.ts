@@ -30,6 +30,8 @@ test('each rule refuses, naming the problem', () => {
     ['one key on two lanes', [a, { ...b, publicKey: a.publicKey }], /public key of another lane/],
     ['WireGuard with params', [{ ...a, params }], /must carry no parameters/],
     ['AmneziaWG without params', [a, { ...b, params: null }], /needs its parameters/],
+    ['AmneziaWG params out of range (S1 + 56 = S2)', [a, { ...b, params: { ...params, s2: params.s1 + 56 } }], /Lane 1's AmneziaWG parameters are not valid/],
+    ['AmneziaWG headers overlapping', [a, { ...b, params: { ...params, h2: params.h1 } }], /Lane 1's AmneziaWG parameters are not valid/],
     ['a port twice across lanes', [a, { ...b, endpoints: [{ host: '192.0.2.1', port: 443 }] }], /Port 443 on 192\.0\.2\.1 is named twice \(lanes 0 and 1\)/],
     ['a port twice in one lane', [{ ...a, endpoints: [{ host: '192.0.2.1', port: 443 }, { host: '192.0.2.1', port: 443 }] }], /Port 443 .* named twice/],
     ['no endpoints', [{ ...a, endpoints: [] }], /1 to 8 endpoints/],

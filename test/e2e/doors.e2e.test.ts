@@ -27,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { NetnsKit, type WireguardGoHandle } from '../helpers/netns.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { wgKeyPair } from '../helpers/keys.js';
-import { renderDoorConfig } from '../../src/core/wg-config.js';
+import { renderDoorConfig } from '../../src/core/door-config.js';
 import { bindEnrolledDoors, type BoundDoor } from '../../src/core/door-binding.js';
 import { verifyCatalog } from '../../src/core/catalog.js';
 import { trustRoot } from '../../src/core/trust/root.js';
