@@ -5,12 +5,14 @@
  * puts a device on both interfaces at the same offset; revocation, drift
  * repair and metering act on every lane; each lane's health reaches the
  * gateway list and the posture answer; doors added at a restart reach the
- * catalog (PUT doors re-signs it). Real packets through both lanes:
+ * catalog (PUT doors re-signs it); an AmneziaWG lane's parameters are drawn
+ * once, persisted, signed, and repaired when the daemon loses them. Real packets through both lanes:
  * test/e2e/doors.e2e.test.ts.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -22,6 +24,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { verifyCatalog } from '../../src/core/catalog.js';
 import { trustRoot } from '../../src/core/trust/root.js';
 import { bindEnrolledDoors } from '../../src/core/door-binding.js';
+import { generateAwgParams, validateAwgParams } from '../../src/core/amneziawg.js';
 import { FakeBackend } from './fake-backend.js';
 import { enroll, invite, startFeedControlPlane, until, type FeedControlPlane } from './kit.js';
 
@@ -189,7 +192,7 @@ test('PUT doors refuses what core/doors.ts refuses, changes nothing, and only fo
   const cp = await startFeedControlPlane();
   cleanups.push(() => cp.stop());
   const h = await startAgent(cp, { token: await newToken(cp), secondLane: true });
-  const reg = JSON.parse(await (await import('node:fs/promises')).readFile(path.join(h.stateDir, 'gateway.json'), 'utf8'));
+  const reg = JSON.parse(await readFile(path.join(h.stateDir, 'gateway.json'), 'utf8'));
   const auth = { authorization: `Bearer ${reg.credential}` };
   const [l0, l2] = h.agent.laneInfo;
   const door0 = { lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: l0!.publicKey, params: null, endpoints: [{ host: '192.0.2.10', port: 51820 }] };
@@ -213,7 +216,7 @@ test('PUT doors refuses what core/doors.ts refuses, changes nothing, and only fo
   assert.equal((await catalogOf(cp)).version, version, 'no new catalog');
   // Another gateway's credential cannot state this gateway's doors.
   const other = await startAgent(cp, { token: await newToken(cp), secondLane: false });
-  const otherReg = JSON.parse(await (await import('node:fs/promises')).readFile(path.join(other.stateDir, 'gateway.json'), 'utf8'));
+  const otherReg = JSON.parse(await readFile(path.join(other.stateDir, 'gateway.json'), 'utf8'));
   const forbidden = await cp.call('PUT', `/v1/gateways/${reg.gatewayId}/doors`, { doors: [door0] }, { authorization: `Bearer ${otherReg.credential}` });
   assert.equal(forbidden.status, 403);
   assert.deepEqual(await stored(), was);
@@ -238,4 +241,72 @@ test('a pool with no room for a lane refuses its registration, and nothing is st
   const row = (await cp.ctx.db.query('SELECT registered_at, doors FROM gateways WHERE id = $1', [add.body.gatewayId])).rows[0];
   assert.equal(row.registered_at, null, 'the token was not spent');
   assert.deepEqual(row.doors, []);
+});
+
+test('an AmneziaWG lane: its parameters are drawn once, persisted and signed into the catalog; drift in them is repaired', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'damm-gw-awg-'));
+  cleanups.push(() => rm(stateDir, { recursive: true, force: true }));
+  let drawn = 0;
+  const start = async (token?: string) => {
+    const lane0 = new FakeBackend();
+    const awg = new FakeBackend();
+    const agent = new GatewayAgent({
+      controlPlane: cp.url,
+      ...(token ? { token } : {}),
+      interfaceName: 'wgtest0',
+      listenPort: 51820,
+      endpoint: { host: '192.0.2.10', port: 51820 },
+      egressIps: ['192.0.2.10'],
+      stateDir,
+      backend: lane0,
+      lanes: [{
+        lane: 1, protocol: 'amneziawg', tier: 'T1', interfaceName: 'awgtest0', listenPort: 51821, backend: awg,
+        makeParams: () => (drawn++, generateAwgParams((n) => new Uint8Array(randomBytes(n)))),
+        checkParams: validateAwgParams,
+      }],
+      api: new HttpControlPlaneApi(cp.url, 3000),
+      host: null,
+      nat: false,
+      clock: systemClock,
+      log: pino({ level: 'silent' }),
+      ed: nodeEd25519(),
+      reconcileIntervalMs: 3_600_000,
+      heartbeatIntervalMs: 3_600_000,
+      pollWaitSeconds: 5,
+    });
+    await agent.start();
+    cleanups.push(() => agent.stop());
+    return { agent, lane0, awg };
+  };
+  const first = await start(await newToken(cp));
+  const gw = first.agent.gatewayId;
+  const persisted = JSON.parse(await readFile(path.join(stateDir, 'door-params-lane1.json'), 'utf8'));
+  assert.equal((await stat(path.join(stateDir, 'door-params-lane1.json'))).mode & 0o777, 0o600);
+  assert.deepEqual(first.awg.awg, persisted, 'the interface runs the persisted parameters');
+  const { catalog } = await catalogOf(cp);
+  const awgDoor = catalog.frontDoors.find((d) => d.protocol === 'amneziawg')!;
+  assert.deepEqual([awgDoor.id, awgDoor.tier, awgDoor.endpoint, awgDoor.tunnel.ipv4Cidr], [`${gw}/T1/51821`, 'T1', '192.0.2.10:51821', '10.67.0.0/16']);
+  assert.deepEqual(awgDoor.params, persisted, 'the signed parameters are the ones the interface runs');
+
+  const dev = await enroll(cp.url, await invite(cp, 1));
+  const bound = bindEnrolledDoors(dev.body, catalog.frontDoors);
+  assert.deepEqual(bound.map((b) => b.door.protocol), ['wireguard', 'amneziawg']);
+  await until('the device on the AmneziaWG lane at its lane-1 address', () => first.awg.peers.get(dev.publicKey)?.allowedIps.includes(`${bound[1]!.addresses.ipv4}/32`) || undefined);
+
+  // amneziawg-go restarted: default headers, no key; the repair sets key, port and parameters again.
+  first.awg.restartDaemon();
+  await first.agent.repairNow();
+  assert.deepEqual(first.awg.awg, persisted);
+  assert.ok(first.awg.peers.has(dev.publicKey));
+  await first.agent.stop();
+
+  // A restart keeps the parameters and the key: no new draw, no door change, the same catalog.
+  const version = (await catalogOf(cp)).version;
+  const second = await start();
+  assert.equal(drawn, 1, 'drawn once');
+  assert.deepEqual(second.awg.awg, persisted);
+  assert.equal((await catalogOf(cp)).version, version);
+  assert.equal((await cp.ctx.db.query("SELECT 1 FROM audit_log WHERE action = 'gateway.doors_changed'")).rows.length, 0);
 });

@@ -39,6 +39,8 @@ import { trustedKeysFrom, type GatewayTrust } from '../../core/admission.js';
 import type { Ed25519 } from '../../core/ed25519.js';
 import type { Clock } from '../../core/clock.js';
 import type { PeerChanges, PeerSpec, WireGuardBackend } from '../wireguard/backend.js';
+import { interfaceDrift } from '../wireguard/drift.js';
+import { awgTunnelMtu } from '../../core/amneziawg.js';
 import PQueue from 'p-queue';
 import { Unreachable, type ControlPlaneApi } from './api.js';
 import { DesiredSet, deltaSize, emptyDelta, type PeerDelta, type RawEvent, type Refusal } from './desired.js';
@@ -447,10 +449,12 @@ export class GatewayAgent {
   }
 
   private async setUpLane(l: Lane): Promise<void> {
-    await l.backend.configureInterface({ privateKey: l.keys.privateKey, listenPort: l.listenPort });
+    await l.backend.configureInterface({ privateKey: l.keys.privateKey, listenPort: l.listenPort, ...(l.params ? { awg: l.params } : {}) });
     if (this.o.host) {
       const t = l.tunnel;
-      await this.o.host.configureAddresses(l.interfaceName, withPrefix(t.gatewayIpv4, t.ipv4Cidr), withPrefix(t.gatewayIpv6, t.ipv6Prefix));
+      // An AmneziaWG interface's tunnel MTU is WireGuard's less the S4 padding every data packet carries (clients use the same).
+      const mtu = l.params ? awgTunnelMtu(l.params) : undefined;
+      await this.o.host.configureAddresses(l.interfaceName, withPrefix(t.gatewayIpv4, t.ipv4Cidr), withPrefix(t.gatewayIpv6, t.ipv6Prefix), mtu);
       if (this.o.nat) await this.o.host.enableNat(l.interfaceName, t, this.o.egressInterface);
     }
   }
@@ -574,8 +578,9 @@ export class GatewayAgent {
     for (const l of this.lanes) {
       try {
         const st = await l.backend.listPeers();
-        if (st.publicKey !== l.keys.publicKey || (l.listenPort !== 0 && st.listenPort !== l.listenPort)) {
-          this.o.log.warn({ why, lane: l.lane, interface: l.interfaceName }, 'interface lost its key or port (daemon restarted?); configuring it again');
+        const drift = interfaceDrift(st, { publicKey: l.keys.publicKey, listenPort: l.listenPort, ...(l.params ? { awg: l.params } : {}) });
+        if (drift.length > 0) {
+          this.o.log.warn({ why, lane: l.lane, interface: l.interfaceName, drift }, 'interface lost its key, port or parameters (daemon restarted?); configuring it again');
           await this.setUpLane(l);
         }
         const r = await l.backend.replacePeers(this.forLane(l, peers));
@@ -611,9 +616,11 @@ export class GatewayAgent {
         try {
           const st = await l.backend.listPeers();
           l.meter.observe(st.peers.map((p) => ({ publicKey: p.publicKey, rxBytes: p.rxBytes, txBytes: p.txBytes })));
+          const drift = interfaceDrift(st, { publicKey: l.keys.publicKey, listenPort: l.listenPort, ...(l.params ? { awg: l.params } : {}) });
           health.push({
             lane: l.lane,
-            up: st.publicKey === l.keys.publicKey,
+            // Up: the daemon answers with this lane's key (and, for AmneziaWG, its parameters: otherwise clients' packets are not understood).
+            up: !drift.includes('private_key') && !drift.includes('awg'),
             listening: l.listenPort === 0 ? st.listenPort > 0 : st.listenPort === l.listenPort,
             peers: st.peers.length,
           });

@@ -6,7 +6,7 @@
 export type GatewaySettingKey =
   | 'controlPlane' | 'token' | 'tokenFile' | 'interface' | 'listenPort' | 'altPorts' | 'endpoint' | 'egressIps' | 'stateDir' | 'backend'
   | 'uapiSocketDir' | 'nat' | 'egressInterface' | 'manageAddresses' | 'reconcileIntervalSeconds' | 'heartbeatIntervalSeconds'
-  | 'rootSha256' | 'rootFile' | 'logLevel' | 'wgLanePort' | 'wgLaneInterface';
+  | 'rootSha256' | 'rootFile' | 'logLevel' | 'wgLanePort' | 'wgLaneInterface' | 'awgPort' | 'awgInterface' | 'awgSocketDir';
 
 export const GATEWAY_DEFAULTS = {
   interface: 'wg0',
@@ -20,6 +20,8 @@ export const GATEWAY_DEFAULTS = {
   heartbeatIntervalSeconds: 30,
   logLevel: 'info',
   wgLaneInterface: 'wg2',
+  awgInterface: 'awg0',
+  awgSocketDir: '/var/run/amneziawg',
 } as const;
 
 /**
@@ -54,6 +56,9 @@ export const GATEWAY_SETTINGS: Record<GatewaySettingKey, { flag: string; env: st
   logLevel: { flag: '--log-level', env: 'DAMM_LOG_LEVEL', parse: String },
   wgLanePort: { flag: '--wg-lane-port', env: 'DAMM_GATEWAY_WG_LANE_PORT', parse: integer },
   wgLaneInterface: { flag: '--wg-lane-interface', env: 'DAMM_GATEWAY_WG_LANE_INTERFACE', parse: String },
+  awgPort: { flag: '--awg-port', env: 'DAMM_GATEWAY_AWG_PORT', parse: integer },
+  awgInterface: { flag: '--awg-interface', env: 'DAMM_GATEWAY_AWG_INTERFACE', parse: String },
+  awgSocketDir: { flag: '--awg-socket-dir', env: 'DAMM_GATEWAY_AWG_SOCKET_DIR', parse: String },
 };
 
 /** A canonical decimal integer, or the text itself (which the schema then refuses with its own message). */

@@ -43,6 +43,10 @@ export const GatewaySettingsSchema = Type.Object(
     // A second plain WireGuard interface (lane 2, its own key and prefixes, a T0 door on this port).
     wgLanePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     wgLaneInterface: Type.String({ pattern: '^[A-Za-z0-9_.=+-]{1,15}$' }),
+    // An AmneziaWG door (lane 1, T1): amneziawg-go's interface, driven over its UAPI socket.
+    awgPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    awgInterface: Type.String({ pattern: '^[A-Za-z0-9_.=+-]{1,15}$' }),
+    awgSocketDir: Type.String({ minLength: 1 }),
   },
   { additionalProperties: false },
 );
@@ -77,12 +81,23 @@ export function gatewaySettingsFrom(flags: Partial<Record<Key, unknown>>, env: N
   if (alt.includes(merged.listenPort as number)) {
     throw new DammError('config_invalid', `--alt-port (env DAMM_GATEWAY_ALT_PORTS) ${merged.listenPort as number} is the listen port itself; name only other ports.`);
   }
-  const lanePort = merged.wgLanePort as number | undefined;
-  if (lanePort !== undefined && (lanePort === merged.listenPort || alt.includes(lanePort))) {
-    throw new DammError('config_invalid', `--wg-lane-port (env DAMM_GATEWAY_WG_LANE_PORT) ${lanePort} is already the listen port or an alternate port; each interface needs its own.`);
+  // Every interface its own port and name.
+  const taken = new Map<number, string>([[merged.listenPort as number, '--listen-port'], ...alt.map((p): [number, string] => [p, '--alt-port'])]);
+  const names = new Map<string, string>([[merged.interface as string, '--interface']]);
+  for (const [portKey, nameKey] of [['wgLanePort', 'wgLaneInterface'], ['awgPort', 'awgInterface']] as const) {
+    const port = merged[portKey] as number | undefined;
+    if (port === undefined) continue;
+    const { flag, env } = GATEWAY_SETTINGS[portKey];
+    const other = taken.get(port);
+    if (other) throw new DammError('config_invalid', `${flag} (env ${env}) ${port} is already ${other}; each interface needs its own port.`);
+    taken.set(port, flag);
+    const name = merged[nameKey] as string;
+    const otherName = names.get(name);
+    if (otherName) throw new DammError('config_invalid', `${GATEWAY_SETTINGS[nameKey].flag} (env ${GATEWAY_SETTINGS[nameKey].env}) ${name} is already ${otherName}; name another interface.`);
+    names.set(name, GATEWAY_SETTINGS[nameKey].flag);
   }
-  if (lanePort !== undefined && merged.wgLaneInterface === merged.interface) {
-    throw new DammError('config_invalid', `--wg-lane-interface (env DAMM_GATEWAY_WG_LANE_INTERFACE) ${merged.interface as string} is the main interface; name another.`);
+  if (merged.awgPort !== undefined && merged.backend !== 'uapi') {
+    throw new DammError('config_invalid', '--awg-port (env DAMM_GATEWAY_AWG_PORT) needs --backend uapi: AmneziaWG runs in amneziawg-go, which kernel WireGuard cannot replace.');
   }
   if (merged.egressInterface !== undefined && merged.nat !== true) {
     throw new DammError('config_invalid', '--egress-interface (env DAMM_GATEWAY_EGRESS_INTERFACE) only applies with --nat (env DAMM_GATEWAY_NAT).');
