@@ -337,7 +337,7 @@ export const RegisterGatewayResponse = Strict({
     { ipv4Cidr: Type.String(), ipv6Prefix: Type.String(), gatewayIpv4: Type.String(), gatewayIpv6: Type.String() },
     { description: "Lane 0's prefixes (the pools admission records draw from)" },
   ),
-  lanes: Type.Array(LaneTunnel, { description: 'Every lane the gateway may run (0..3): its prefixes and the gateway\'s own address at offset 1' }),
+  lanes: Type.Array(LaneTunnel, { description: "Each registered lane: its tunnel prefixes (the pools shifted by `lane` blocks) and the gateway's own address there (offset 1)" }),
   admissionKeys: Type.Array(Strict({ keyid: Type.String(), publicKey: Type.String() })),
 });
 

@@ -211,17 +211,21 @@ before(async () => {
   readers.set(0, new UapiBackend({ interfaceName: gw0.ifname, socketDir: DEFAULT_UAPI_SOCKET_DIR }));
   readers.set(1, new UapiBackend({ interfaceName: gw1.ifname, socketDir: AMNEZIAWG_UAPI_SOCKET_DIR }));
   readers.set(2, new UapiBackend({ interfaceName: gw2.ifname, socketDir: DEFAULT_UAPI_SOCKET_DIR }));
-  agent = damm(
+  agent = startAgent(gw.registrationToken);
+  await agent.waitFor(/gateway agent running/, 60_000);
+});
+
+function startAgent(token?: string): Proc {
+  return damm(
     ns.gw,
     ['gateway', 'run', '--control-plane', `http://10.200.1.1:${CP_PORT}`, '--interface', gw0.ifname, '--listen-port', '51820',
       '--awg-port', String(AWG_PORT), '--awg-interface', gw1.ifname, '--awg-socket-dir', AMNEZIAWG_UAPI_SOCKET_DIR,
       '--wg-lane-port', String(LANE2_PORT), '--wg-lane-interface', gw2.ifname,
       '--endpoint', `${GW_ENDPOINT}:51820`, '--egress-ip', GW_EGRESS, '--state-dir', gwState, '--backend', 'uapi', '--nat',
       '--reconcile-interval', '2', '--heartbeat-interval', '2', '--log-level', 'debug'],
-    { DAMM_ROOT_SHA256: rootPin, DAMM_GATEWAY_TOKEN: gw.registrationToken },
+    { DAMM_ROOT_SHA256: rootPin, ...(token ? { DAMM_GATEWAY_TOKEN: token } : {}) },
   );
-  await agent.waitFor(/gateway agent running/, 60_000);
-});
+}
 
 after(async () => {
   if (process.env.DAMM_E2E_LOGS) await writeFile(process.env.DAMM_E2E_LOGS, `--- control plane\n${cp?.lines.join('\n')}\n--- agent\n${agent?.lines.join('\n')}\n`);
@@ -317,3 +321,28 @@ test('revoking the device takes its peer off every interface; no door passes its
     assert.equal(await ping(kit, ns.cl, gatewayAddress, 2), false, `door ${b.door.id} passes nothing for a revoked device`);
   }
 });
+
+test('killing the agent and every daemon (they forget keys, ports, parameters and peers) and restarting converges every lane', async () => {
+  const devices = await Promise.all(Array.from({ length: 20 }, () => enrollDevice()));
+  for (const { lane } of LANES) await laneMatchesActive(lane, 'before the restart');
+  const params = bound[1]!.door.params;
+  await agent.kill('SIGKILL');
+  gw0 = await restartDaemon(gw0);
+  gw1 = await restartDaemon(gw1, true);
+  gw2 = await restartDaemon(gw2);
+  for (const { lane } of LANES) assert.equal((await lanePeers(lane)).length, 0, `lane ${lane}'s fresh daemon holds nothing`);
+  agent = startAgent();
+  await agent.waitFor(/gateway agent running/, 60_000);
+  for (const { lane } of LANES) await laneMatchesActive(lane, 'after the restart');
+  assert.deepEqual((await readers.get(1)!.listPeers()).awg, params, 'amneziawg-go runs the same signed parameters again');
+  // And a device still gets through the AmneziaWG door.
+  const d = devices[0]!;
+  const b = bindEnrolledDoors(d.body, await verifiedDoors())[1]!;
+  await clientUp(b, renderDoorConfig(b.door, { privateKey: d.privateKey, addresses: b.addresses, dns: [], allowedIps: d.body.allowedIps, persistentKeepalive: d.body.persistentKeepalive }));
+  assert.ok(await ping(kit, ns.cl, '10.67.0.1', 10), 'the AmneziaWG door carries pings after the restart');
+});
+
+async function restartDaemon(h: WireguardGoHandle, amneziawg = false): Promise<WireguardGoHandle> {
+  await kit.stopWireguardGo(h);
+  return kit.startWireguardGo(ns.gw, h.ifname, amneziawg ? AMNEZIAWG_GO : undefined);
+}

@@ -188,7 +188,7 @@ test('doors stated at a restart reach the catalog: a lane added later re-signs i
   assert.equal(third.agent.laneInfo[1]!.publicKey, second.agent.laneInfo[1]!.publicKey, "the lane's key survives restarts");
 });
 
-test('PUT doors refuses what core/doors.ts refuses, changes nothing, and only for the gateway itself', async () => {
+test('PUT doors refuses what core/lane-doors.ts refuses, changes nothing, and only for the gateway itself', async () => {
   const cp = await startFeedControlPlane();
   cleanups.push(() => cp.stop());
   const h = await startAgent(cp, { token: await newToken(cp), secondLane: true });

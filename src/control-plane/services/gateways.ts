@@ -13,7 +13,7 @@ import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
 import { audit } from '../../store/audit.js';
 import { hashSecret, newSecret } from '../secrets.js';
 import { gatewayAddresses, lanePools, parsePools, type AddressPools } from '../../core/ipam.js';
-import { checkLaneDoors } from '../../core/doors.js';
+import { checkLaneDoors } from '../../core/lane-doors.js';
 import type { GatewayLaneDoor, LaneTunnel } from '../../core/api-schemas.js';
 import { memoPerDb } from './memo.js';
 import type { Ctx } from '../context.js';
@@ -79,7 +79,7 @@ export function laneTunnels(ctx: Pick<Ctx, 'config'>, lanes: readonly number[]):
 }
 
 /**
- * The doors a gateway states, checked beyond their schema (core/doors.ts)
+ * The doors a gateway states, checked beyond their schema (core/lane-doors.ts)
  * and against this control plane's pools: a lane whose prefixes would leave
  * private address space is refused here, not when the catalog is signed.
  */

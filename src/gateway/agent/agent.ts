@@ -381,7 +381,7 @@ export class GatewayAgent {
     return lanes;
   }
 
-  /** The doors as the control plane registers them (core/doors.ts): lane 0 on the endpoint port and the alternates, each other lane on its port. */
+  /** The doors as the control plane registers them (core/lane-doors.ts): lane 0 on the endpoint port and the alternates, each other lane on its port. */
   private doors(laneKeys: LaneKeys): GatewayLaneDoor[] {
     const host = this.o.endpoint.host;
     const lane0Ports = [this.o.endpoint.port, ...this.altPorts];

@@ -1,7 +1,7 @@
-/** core/doors.ts: what a gateway may register beyond the schema's shape; each rule refuses with a sentence naming the problem. */
+/** core/lane-doors.ts: what a gateway may register beyond the schema's shape; each rule refuses with a sentence naming the problem. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkLaneDoors, type LaneDoor } from '../../src/core/doors.js';
+import { checkLaneDoors, type LaneDoor } from '../../src/core/lane-doors.js';
 import { DammError } from '../../src/core/errors.js';
 import { wgKeyPair } from '../helpers/keys.js';
 
