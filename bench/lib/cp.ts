@@ -169,8 +169,7 @@ export async function registerGateway(
   if (add.status !== 201) throw new Error(`gateway add failed (${add.status}): ${JSON.stringify(add.body)}`);
   const reg = await api(cp.url, 'POST', '/v1/gateways/register', {
     registrationToken: add.body.registrationToken,
-    wgPublicKey: opts.publicKey ?? randomPublicKeys(1)[0]!,
-    endpoints: [{ tier: 'T0', host: opts.host ?? '192.0.2.10', port: opts.port ?? 51820 }],
+    doors: [{ lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: opts.publicKey ?? randomPublicKeys(1)[0]!, params: null, endpoints: [{ host: opts.host ?? '192.0.2.10', port: opts.port ?? 51820 }] }],
     egressIps: [opts.host ?? '192.0.2.10'],
   });
   if (reg.status !== 201) throw new Error(`gateway register failed (${reg.status}): ${JSON.stringify(reg.body)}`);

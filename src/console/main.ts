@@ -15,9 +15,11 @@ interface Device {
   id: string; publicKey: string; ipv4: string; ipv6: string; tier: string; region: string; state: 'active' | 'suspended' | 'revoked';
   stateReason: string | null; gatewayName: string | null; note: string | null; usageBytes: number; quotaBytes: number | null; createdAt: string;
 }
-interface Endpoint { tier: string; host: string; port: number }
+interface Endpoint { host: string; port: number }
+/** One lane of a gateway (one interface): its doors are its endpoints. */
+interface Lane { lane: number; protocol: string; tier: string; endpoints: Endpoint[]; health: { up: boolean; listening: boolean; peers: number; reportedAt: string } | null }
 interface Gateway {
-  id: string; name: string; region: string; country: string; registered: boolean; online: boolean; endpoints: Endpoint[];
+  id: string; name: string; region: string; country: string; registered: boolean; online: boolean; doors: Lane[];
   lastHeartbeatAt: string | null; heartbeatAgeSeconds: number | null; peers: number; bytesToday: number; wgPublicKey: string | null;
   drained: boolean;
 }
@@ -271,10 +273,15 @@ async function loadGateways(): Promise<void> {
     act('Remove', 'remove', 'It leaves the catalog and placement for good and its credential stops working. Devices placed on it lose their tunnel and are told to get a new configuration. This cannot be undone.', `Removed ${g.name}: its devices are told to get a new configuration.`);
     const heard = g.lastHeartbeatAt ? `last heartbeat ${relative(new Date(g.lastHeartbeatAt))}` : 'no heartbeat yet';
     const doors = h('ul', { class: 'doors' });
-    for (const e of g.endpoints) {
-      doors.append(h('li', {}, h('span', { class: `badge ${g.online ? 'active' : 'revoked'}` }, g.online ? 'up' : 'down'), ` ${e.tier} ${e.host}:${e.port}`));
+    for (const lane of g.doors) {
+      // Up: the gateway heartbeats and the lane's interface said it is up and bound (before its first report, the heartbeat alone).
+      const up = g.online && (lane.health === null || (lane.health.up && lane.health.listening));
+      const peers = lane.health ? `, ${lane.health.peers} peers` : '';
+      for (const e of lane.endpoints) {
+        doors.append(h('li', {}, h('span', { class: `badge ${up ? 'active' : 'revoked'}` }, up ? 'up' : 'down'), ` ${lane.tier} ${lane.protocol} ${e.host}:${e.port}${peers}`));
+      }
     }
-    if (g.endpoints.length === 0) doors.append(h('li', { class: 'muted' }, 'no doors until it registers'));
+    if (g.doors.length === 0) doors.append(h('li', { class: 'muted' }, 'no doors until it registers'));
     list.append(
       h('section', { class: 'card gateway', 'data-gateway': g.id, 'aria-label': `Gateway ${g.name}` },
         h('h2', {}, g.name, ' ', h('span', { class: `badge ${g.online ? 'active' : g.registered ? 'revoked' : 'suspended'}` }, state)),

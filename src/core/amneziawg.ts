@@ -29,28 +29,19 @@
  * `AWG_I1_MAX_LENGTH` characters made only of the tags that need no data
  * (b, r, rc, rd, t), so a full client config still fits one QR code.
  */
+import type { AwgParams } from './api-schemas.js';
 import { DammError } from './errors.js';
 import { renderClientConfig, type ClientConfigInput } from './wg-config.js';
 
-export interface AwgParams {
-  /** Junk packets sent before each handshake initiation. */
-  jc: number;
-  /** Junk packet size bounds, bytes. */
-  jmin: number;
-  jmax: number;
-  /** Random bytes prefixed to initiation, response, cookie reply and transport messages. */
-  s1: number;
-  s2: number;
-  s3: number;
-  s4: number;
-  /** Magic headers of the four message types: "N" or "LO-HI". */
-  h1: string;
-  h2: string;
-  h3: string;
-  h4: string;
-  /** An obfuscation chain sent before each initiation, e.g. "<b 0x1f2e><r 24>"; null = none. */
-  i1: string | null;
-}
+/**
+ * One door's parameters. The shape is api-schemas' `AwgParams` (the signed
+ * catalog carries it): jc = junk packets before each handshake initiation,
+ * jmin/jmax = their size bounds, s1-s4 = random bytes prefixed to initiation,
+ * response, cookie reply and transport messages, h1-h4 = magic headers of the
+ * four message types ("N" or "LO-HI"), i1 = an obfuscation chain sent before
+ * each initiation (e.g. "<b 0x1f2e><r 24>"; null = none).
+ */
+export type { AwgParams };
 
 export type AwgField = keyof AwgParams;
 

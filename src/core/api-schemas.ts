@@ -7,6 +7,7 @@ import { Type, type Static, type TSchema, type TProperties, type ObjectOptions }
 import { WG_KEY_PATTERN } from './wg-key.js';
 import { TRANSPORT_TIERS } from './tiers.js';
 import { PASS_TOKEN_PATTERN } from './format-checks.js';
+import { AWG_HEADER_PATTERN, DOOR_PROTOCOLS, MAX_LANE_ENDPOINTS, MAX_LANES } from './doors.js';
 
 export const Strict = <T extends TProperties>(props: T, opts: ObjectOptions = {}) =>
   Type.Object(props, { additionalProperties: false, ...opts });
@@ -96,6 +97,40 @@ export const EnrollRequest = Strict({
 });
 export type EnrollRequest = Static<typeof EnrollRequest>;
 
+export const DoorProtocol = Type.Union(DOOR_PROTOCOLS.map((p) => Type.Literal(p)), { description: 'What the door speaks: wireguard (T0) or amneziawg (T1)' });
+
+const AwgHeader = Type.String({ pattern: AWG_HEADER_PATTERN, description: 'A 32-bit value or a range "lo-hi"' });
+/**
+ * AmneziaWG 2.0 public parameters of one door (the keys the AmneziaWG apps
+ * import). The shape only: ranges and rules are core/amneziawg.ts's
+ * `validateAwgParams`, which registration applies.
+ */
+export const AwgParams = Strict({
+  jc: Type.Integer(),
+  jmin: Type.Integer(),
+  jmax: Type.Integer(),
+  s1: Type.Integer(),
+  s2: Type.Integer(),
+  s3: Type.Integer(),
+  s4: Type.Integer(),
+  h1: AwgHeader,
+  h2: AwgHeader,
+  h3: AwgHeader,
+  h4: AwgHeader,
+  i1: Nullable(Type.String({ maxLength: 256 })),
+});
+export type AwgParams = Static<typeof AwgParams>;
+
+export const TunnelPrefixes = Strict({ ipv4Cidr: Type.String(), ipv6Prefix: Type.String() });
+
+/** A lane's health as its gateway last reported it (heartbeat). */
+export const DoorHealthSummary = Strict({
+  up: Type.Boolean({ description: 'The interface answered a read-back with its own key' }),
+  listening: Type.Boolean({ description: 'It is bound to its listen port' }),
+  peers: Type.Integer({ minimum: 0 }),
+  reportedAt: IsoTime,
+});
+
 export const FrontDoor = Strict({
   id: Type.String({ description: 'Stable id of this door in the signed catalog' }),
   gatewayId: Uuid,
@@ -104,6 +139,9 @@ export const FrontDoor = Strict({
   tier: TransportTier,
   endpoint: Type.String({ description: 'host:port' }),
   publicKey: WgPublicKey,
+  protocol: DoorProtocol,
+  params: Nullable(AwgParams),
+  tunnel: Strict(TunnelPrefixes.properties, { description: "This door's own tunnel prefixes: a device's addresses on this door lie inside them" }),
 });
 export type FrontDoor = Static<typeof FrontDoor>;
 
@@ -126,6 +164,14 @@ export const EnrollResponse = Strict({
       'The front door this device was placed on. Unsigned: clients take the endpoint, the gateway key and any door parameters only from ' +
       'the door with this id in the verified signed catalog (GET /v1/catalog), and refuse when it is missing there or differs',
   }),
+  doors: Type.Array(
+    Strict({ id: Type.String(), addresses: Strict({ ipv4: Type.String(), ipv6: Type.String() }) }),
+    {
+      description:
+        'Every door of the placed gateway this device may use, by catalog id, with the device\'s addresses on that door (its own lane prefixes, ' +
+        'the same offset on every door). Clients bind each id to the verified catalog and refuse ids missing there or addresses outside the door\'s tunnel.',
+    },
+  ),
   placement: Placement,
   tier: ServiceTierName,
   quotaBytes: Nullable(Type.Integer()),
@@ -200,6 +246,19 @@ export const Posture = Strict({
       newestHeartbeatAgeSeconds: Nullable(Type.Number()),
     }),
   ),
+  doors: Type.Array(
+    Strict({
+      gatewayId: Uuid,
+      region: Type.String(),
+      lane: Type.Integer(),
+      protocol: DoorProtocol,
+      tier: TransportTier,
+      ports: Type.Array(Type.Integer()),
+      online: Type.Boolean({ description: 'The gateway heartbeats and its last report says this lane is up and listening' }),
+      health: Nullable(DoorHealthSummary),
+    }),
+    { description: 'Each door lane of each registered gateway, with its last reported health' },
+  ),
   publicEnrollment: Type.Boolean(),
 });
 export type Posture = Static<typeof Posture>;
@@ -240,25 +299,60 @@ export const AddGatewayResponse = Strict({
   }),
 });
 
-export const GatewayEndpoint = Strict({
+export const DoorHost = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:\\[\\]-]+$' });
+export const DoorEndpoint = Strict({ host: DoorHost, port: Type.Integer({ minimum: 1, maximum: 65535 }) });
+
+/** One WireGuard-family interface of a gateway and the endpoints it answers on (core/doors.ts). */
+export const GatewayLaneDoor = Strict({
+  lane: Type.Integer({ minimum: 0, maximum: MAX_LANES - 1, description: '0: the plain WireGuard interface; 1: AmneziaWG; ...' }),
+  protocol: DoorProtocol,
   tier: TransportTier,
-  host: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:\\[\\]-]+$' }),
-  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  publicKey: WgPublicKey,
+  params: Nullable(AwgParams),
+  endpoints: Type.Array(DoorEndpoint, { minItems: 1, maxItems: MAX_LANE_ENDPOINTS }),
+});
+export type GatewayLaneDoor = Static<typeof GatewayLaneDoor>;
+
+const LaneDoors = Type.Array(GatewayLaneDoor, {
+  minItems: 1,
+  maxItems: MAX_LANES,
+  description: 'Lanes distinct, lane 0 plain WireGuard, a key per lane, no port twice on one host',
 });
 
 export const RegisterGatewayRequest = Strict({
   registrationToken: Type.String({ pattern: '^dg_[A-Za-z0-9_-]{22,64}$' }),
-  wgPublicKey: WgPublicKey,
-  endpoints: Type.Array(GatewayEndpoint, { minItems: 1, maxItems: 8 }),
+  doors: LaneDoors,
   egressIps: Type.Array(Type.String({ anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] }), { minItems: 1, maxItems: 8 }),
 });
 export type RegisterGatewayRequest = Static<typeof RegisterGatewayRequest>;
+
+/** PUT /v1/gateways/{id}/doors: the agent states its doors at every start. */
+export const UpdateDoorsRequest = Strict({ doors: LaneDoors });
+export type UpdateDoorsRequest = Static<typeof UpdateDoorsRequest>;
+
+export const LaneTunnel = Strict({
+  lane: Type.Integer({ minimum: 0, maximum: MAX_LANES - 1 }),
+  ipv4Cidr: Type.String(),
+  ipv6Prefix: Type.String(),
+  gatewayIpv4: Type.String(),
+  gatewayIpv6: Type.String(),
+});
+export type LaneTunnel = Static<typeof LaneTunnel>;
+
+export const UpdateDoorsResponse = Strict({
+  changed: Type.Boolean({ description: 'Whether the doors differed from what was registered (the catalog is then re-signed)' }),
+  lanes: Type.Array(LaneTunnel),
+});
 
 export const RegisterGatewayResponse = Strict({
   gatewayId: Uuid,
   credential: Type.String({ description: 'Bearer credential for this gateway; shown once, stored hashed' }),
   scope: Type.String(),
-  tunnel: Strict({ ipv4Cidr: Type.String(), ipv6Prefix: Type.String(), gatewayIpv4: Type.String(), gatewayIpv6: Type.String() }),
+  tunnel: Strict(
+    { ipv4Cidr: Type.String(), ipv6Prefix: Type.String(), gatewayIpv4: Type.String(), gatewayIpv6: Type.String() },
+    { description: "Lane 0's prefixes (the pools admission records draw from)" },
+  ),
+  lanes: Type.Array(LaneTunnel, { description: "Each registered lane: its tunnel prefixes (the pools shifted by `lane` blocks) and the gateway's own address there (offset 1)" }),
   admissionKeys: Type.Array(Strict({ keyid: Type.String(), publicKey: Type.String() })),
 });
 
@@ -272,7 +366,16 @@ export const GatewaySummary = Strict({
   drained: Type.Boolean({ description: 'Drained by an operator: keeps its devices, takes no new placements' }),
   drainedAt: Nullable(IsoTime),
   wgPublicKey: Nullable(Type.String()),
-  endpoints: Type.Array(GatewayEndpoint),
+  doors: Type.Array(
+    Strict({
+      lane: Type.Integer(),
+      protocol: DoorProtocol,
+      tier: TransportTier,
+      publicKey: Type.String(),
+      endpoints: Type.Array(DoorEndpoint),
+      health: Nullable(DoorHealthSummary),
+    }),
+  ),
   egressIps: Type.Array(Type.String()),
   lastHeartbeatAt: Nullable(IsoTime),
 });

@@ -21,7 +21,8 @@
  *   6. time and version rules                         (skew, rollback, equivocation, expiry)
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { CatalogPayload, FrontDoor } from './api-schemas.js';
+import type { AwgParams, CatalogPayload, FrontDoor } from './api-schemas.js';
+import { AWG_HEADER_PATTERN, DOOR_PROTOCOLS } from './doors.js';
 import { toHex, utf8 } from './bytes.js';
 import { DammError } from './errors.js';
 import { parseVerifiedJson, PAYLOAD_TYPES, signEnvelope, type Envelope, type SigningKey } from './envelope.js';
@@ -50,7 +51,12 @@ export function frontDoorsDigest(doors: FrontDoor[]): string {
 
 const WG_KEY = new RegExp(WG_KEY_PATTERN);
 const CATALOG_KEYS = ['version', 'issuedAt', 'expiresAt', 'frontDoors'];
-const DOOR_KEYS = ['id', 'gatewayId', 'region', 'country', 'tier', 'endpoint', 'publicKey'];
+const DOOR_KEYS = ['id', 'gatewayId', 'region', 'country', 'tier', 'endpoint', 'publicKey', 'protocol', 'params', 'tunnel'];
+const AWG_INTEGER_KEYS = ['jc', 'jmin', 'jmax', 's1', 's2', 's3', 's4'] as const;
+const AWG_HEADER_KEYS = ['h1', 'h2', 'h3', 'h4'] as const;
+const AWG_KEYS = [...AWG_INTEGER_KEYS, ...AWG_HEADER_KEYS, 'i1'];
+const AWG_HEADER = new RegExp(AWG_HEADER_PATTERN);
+const TUNNEL_KEYS = ['ipv4Cidr', 'ipv6Prefix'];
 
 function hasExactly(v: unknown, keys: readonly string[]): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
@@ -59,6 +65,16 @@ function hasExactly(v: unknown, keys: readonly string[]): v is Record<string, un
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string';
+
+/** Exactly api-schemas' AwgParams (shape only; the ranges are core/amneziawg.ts's). */
+export function isAwgParams(v: unknown): v is AwgParams {
+  return (
+    hasExactly(v, AWG_KEYS) &&
+    AWG_INTEGER_KEYS.every((k) => Number.isInteger(v[k])) &&
+    AWG_HEADER_KEYS.every((k) => isString(v[k]) && AWG_HEADER.test(v[k])) &&
+    (v.i1 === null || (isString(v.i1) && v.i1.length <= 256))
+  );
+}
 
 function isFrontDoor(v: unknown): v is FrontDoor {
   return (
@@ -69,7 +85,10 @@ function isFrontDoor(v: unknown): v is FrontDoor {
     isString(v.country) &&
     (TRANSPORT_TIERS as readonly unknown[]).includes(v.tier) &&
     isString(v.endpoint) &&
-    isString(v.publicKey) && v.publicKey.length === 44 && WG_KEY.test(v.publicKey)
+    isString(v.publicKey) && v.publicKey.length === 44 && WG_KEY.test(v.publicKey) &&
+    (DOOR_PROTOCOLS as readonly unknown[]).includes(v.protocol) &&
+    (v.params === null || isAwgParams(v.params)) &&
+    hasExactly(v.tunnel, TUNNEL_KEYS) && isString(v.tunnel.ipv4Cidr) && isString(v.tunnel.ipv6Prefix)
   );
 }
 

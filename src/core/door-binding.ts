@@ -16,9 +16,19 @@
  */
 import type { FrontDoor } from './api-schemas.js';
 import { DammError } from './errors.js';
+import { offsetInPools } from './ipam.js';
 
 /** The door fields the catalog is the authority for. */
-const SIGNED_FIELDS = ['gatewayId', 'region', 'country', 'tier', 'endpoint', 'publicKey'] as const;
+const SIGNED_FIELDS = ['gatewayId', 'region', 'country', 'tier', 'endpoint', 'publicKey', 'protocol', 'params', 'tunnel'] as const;
+
+/** Equal as JSON values, whatever the key order (params and tunnel are objects). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
 
 /**
  * The catalog's door named by the answer. Throws DammError('record_invalid')
@@ -35,7 +45,7 @@ export function bindFrontDoor(answer: Pick<FrontDoor, 'id'> & Partial<FrontDoor>
       { details: { reason: 'door_not_in_catalog', doorId: String(answer.id).slice(0, 120) } },
     );
   }
-  const differs = SIGNED_FIELDS.filter((f) => answer[f] !== undefined && answer[f] !== door[f]);
+  const differs = SIGNED_FIELDS.filter((f) => answer[f] !== undefined && !sameValue(answer[f], door[f]));
   if (differs.length > 0) {
     const what = differs.includes('publicKey') ? "the gateway's key" : differs.includes('endpoint') ? "the gateway's address" : 'the gateway';
     throw new DammError(
@@ -45,4 +55,47 @@ export function bindFrontDoor(answer: Pick<FrontDoor, 'id'> & Partial<FrontDoor>
     );
   }
   return door;
+}
+
+/** A door the device may use: the verified catalog entry and the device's addresses inside its tunnel. */
+export interface BoundDoor {
+  door: FrontDoor;
+  addresses: { ipv4: string; ipv6: string };
+}
+
+/**
+ * Binds every door an enrollment answer names (`doors`: id + the device's
+ * addresses on that door) to the verified catalog, the primary `frontDoor`
+ * first. Refuses (record_invalid) an id missing from the catalog, a door of
+ * another gateway than the primary one, and addresses that are not one
+ * device offset inside that door's signed `tunnel`: an unsigned answer
+ * cannot move a device onto another door's addresses or another gateway.
+ */
+export function bindEnrolledDoors(
+  answer: { frontDoor: Pick<FrontDoor, 'id'> & Partial<FrontDoor>; doors: ReadonlyArray<{ id: string; addresses: { ipv4: string; ipv6: string } }> },
+  verifiedDoors: readonly FrontDoor[],
+): BoundDoor[] {
+  const primary = bindFrontDoor(answer.frontDoor, verifiedDoors);
+  const out: BoundDoor[] = [];
+  for (const named of answer.doors) {
+    const door = bindFrontDoor({ id: named.id }, verifiedDoors);
+    if (door.gatewayId !== primary.gatewayId) {
+      throw new DammError('record_invalid', 'The service named a door of another gateway than the one you were placed on, so this page will not give you a configuration for it.', {
+        details: { reason: 'door_mismatch', doorId: door.id },
+      });
+    }
+    if (offsetInPools(door.tunnel, named.addresses) === null) {
+      throw new DammError('record_invalid', "The service gave this device addresses outside the door's signed tunnel prefixes, so this page will not give you a configuration for it.", {
+        details: { reason: 'address_outside_door', doorId: door.id },
+      });
+    }
+    out.push({ door, addresses: { ipv4: named.addresses.ipv4, ipv6: named.addresses.ipv6 } });
+  }
+  const first = out.findIndex((d) => d.door.id === primary.id);
+  if (first < 0) {
+    throw new DammError('record_invalid', 'The service did not list your primary door among your doors, so this page will not give you a configuration.', {
+      details: { reason: 'door_not_in_catalog', doorId: primary.id },
+    });
+  }
+  return [out[first]!, ...out.filter((_, i) => i !== first)];
 }

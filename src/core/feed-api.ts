@@ -6,6 +6,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Strict, Uuid, WgPublicKey, SignedEnvelope } from './api-schemas.js';
+import { MAX_LANES } from './doors.js';
 
 export const GatewayIdParams = Strict({ id: Uuid });
 
@@ -52,6 +53,17 @@ export const HeartbeatRequest = Strict({
       txDelta: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
     }),
     { maxItems: MAX_HEARTBEAT_PEERS },
+  ),
+  doors: Type.Optional(
+    Type.Array(
+      Strict({
+        lane: Type.Integer({ minimum: 0, maximum: MAX_LANES - 1 }),
+        up: Type.Boolean({ description: 'The interface answered a read-back with its own key' }),
+        listening: Type.Boolean({ description: 'It is bound to its configured listen port' }),
+        peers: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
+      }),
+      { maxItems: MAX_LANES, description: "Each lane's health; the posture answer and `damm gateway list` show it" },
+    ),
   ),
 });
 export type HeartbeatRequest = Static<typeof HeartbeatRequest>;

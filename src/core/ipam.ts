@@ -92,3 +92,70 @@ export function offsetOfIPv6(p: ParsedPools, ip: string): number | null {
   const off = n - p.v6Base;
   return off >= BigInt(p.firstOffset) && off <= BigInt(p.maxOffset) ? Number(off) : null;
 }
+
+// ---------------------------------------------------------------------------
+// Lanes: one tunnel prefix pair per WireGuard-family interface of a gateway
+
+/** IPv4 blocks a lane's pool may move within (RFC 1918 and RFC 6598 shared space). */
+const PRIVATE_V4_BLOCKS: ReadonlyArray<{ base: number; bits: number; name: string }> = [
+  { base: 0x0a000000, bits: 24, name: '10.0.0.0/8' },
+  { base: 0xac100000, bits: 20, name: '172.16.0.0/12' },
+  { base: 0xc0a80000, bits: 16, name: '192.168.0.0/16' },
+  { base: 0x64400000, bits: 22, name: '100.64.0.0/10' },
+];
+
+/**
+ * Lane `lane`'s tunnel prefixes: the pools shifted by `lane` blocks of their
+ * own size (10.66.0.0/16 → lane 1 10.67.0.0/16; the IPv6 prefix likewise).
+ * Lane 0 is the pools themselves. A device keeps its address offset in every
+ * lane, so one admission record (lane 0 addresses) names its address on every
+ * interface and no two interfaces claim the same address. Refuses
+ * (config_invalid) a shift that leaves the pool's private IPv4 block or the
+ * IPv6 pool's /8 (fd00::/8).
+ */
+export function lanePools(pools: AddressPools, lane: number): AddressPools {
+  const p = parsePools(pools);
+  if (!Number.isInteger(lane) || lane < 0 || lane > 3) throw new DammError('config_invalid', `Lane ${lane} is outside 0..3.`);
+  if (lane === 0) return { ipv4Cidr: pools.ipv4Cidr, ipv6Prefix: pools.ipv6Prefix };
+  const v4Size = 2 ** p.v4Bits;
+  const v4 = p.v4Base + lane * v4Size;
+  const block = PRIVATE_V4_BLOCKS.find((b) => (p.v4Base >>> b.bits) === (b.base >>> b.bits));
+  if (!block || (v4 + v4Size - 1) >>> block.bits !== block.base >>> block.bits) {
+    throw new DammError('config_invalid', `Lane ${lane} of the IPv4 pool ${pools.ipv4Cidr} would leave ${block?.name ?? 'private address space'}; use a pool with room for ${lane + 1} blocks of its size (e.g. 10.66.0.0/16).`, {
+      details: { lane, pool: pools.ipv4Cidr },
+    });
+  }
+  const v6 = p.v6Base + BigInt(lane) * (1n << BigInt(p.v6Bits));
+  if (v6 >> 120n !== p.v6Base >> 120n || (v6 + (1n << BigInt(p.v6Bits)) - 1n) >> 120n !== p.v6Base >> 120n) {
+    throw new DammError('config_invalid', `Lane ${lane} of the IPv6 prefix ${pools.ipv6Prefix} would leave its /8 (fd00::/8).`, { details: { lane, prefix: pools.ipv6Prefix } });
+  }
+  return { ipv4Cidr: `${formatIPv4(v4 >>> 0)}/${32 - p.v4Bits}`, ipv6Prefix: `${formatIPv6(v6)}/${128 - p.v6Bits}` };
+}
+
+/**
+ * A device's lane-0 host prefixes ("10.66.0.7/32", "fd..::7/128") at the same
+ * offsets in another lane's pools. Throws invalid_argument for a prefix that
+ * is not a device address of `from`: nothing outside the pool is ever moved.
+ */
+export function mapToLane(from: ParsedPools, to: ParsedPools, prefixes: readonly string[]): string[] {
+  return prefixes.map((prefix) => {
+    const [ip, len] = prefix.split('/');
+    const offset = len === '32' ? offsetOfIPv4(from, ip ?? '') : len === '128' ? offsetOfIPv6(from, ip ?? '') : null;
+    if (offset === null) throw new DammError('invalid_argument', `${prefix} is not a device address of the tunnel pool, so it has no place in another lane.`);
+    const a = addressesFor(to, offset);
+    return len === '32' ? `${a.ipv4}/32` : `${a.ipv6}/128`;
+  });
+}
+
+/** Whether `addresses` are the device addresses at one offset of `pools` (a door's tunnel); the offset, else null. */
+export function offsetInPools(pools: AddressPools, addresses: { ipv4: string; ipv6: string }): number | null {
+  let p: ParsedPools;
+  try {
+    p = parsePools(pools);
+  } catch {
+    return null;
+  }
+  const a = offsetOfIPv4(p, addresses.ipv4);
+  const b = offsetOfIPv6(p, addresses.ipv6);
+  return a !== null && a === b ? a : null;
+}

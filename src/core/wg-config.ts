@@ -4,7 +4,8 @@
  * WireGuard apps import.
  *
  * `peerPublicKey` and `endpoint` must come from a door of a VERIFIED catalog
- * (core/door-binding.ts bindFrontDoor), never from the unsigned enroll
+ * (core/door-binding.ts; core/door-config.ts renders a bound door, whatever
+ * its protocol), never from the unsigned enroll
  * answer; the addresses, DNS, allowed IPs and keepalive are the device's own
  * settings and may come from the answer (docs/threat-model.md).
  */

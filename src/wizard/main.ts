@@ -7,7 +7,7 @@
  *    is minted or spent, and the page says in words what happened
  * 1. make the key pair here (keys.ts); only the public key is ever sent
  * 2. take the invite from the link, or get a public install pass
- * 3. enroll, then render the .conf with core's renderClientConfig from the
+ * 3. enroll, then render the .conf with core's renderDoorConfig from the
  *    front door the answer names AS THE VERIFIED CATALOG LISTS IT (endpoint,
  *    gateway key): the enroll answer is unsigned, so it only picks the door
  *    (core/door-binding.ts); no verified catalog, or a door it does not hold
@@ -24,8 +24,9 @@
  * the life of the page: no storage, no cookies, no logging.
  */
 import type { EnrollResponse, FrontDoor, Posture } from '../core/api-schemas.js';
-import { bindFrontDoor } from '../core/door-binding.js';
-import { renderClientConfig, tunnelName } from '../core/wg-config.js';
+import { bindEnrolledDoors, type BoundDoor } from '../core/door-binding.js';
+import { tunnelName } from '../core/wg-config.js';
+import { renderDoorConfig } from '../core/door-config.js';
 import { api, ApiError } from './api.js';
 import { checkCatalog, type CatalogCheck } from './catalog-check.js';
 import { describeTest, testConnection, type TestContext, type TestResult } from './connection-test.js';
@@ -212,9 +213,9 @@ async function createConnection(): Promise<void> {
       res = await enrollOnce();
     }
     session.pass = null; // used
-    let door: FrontDoor;
+    let door: BoundDoor;
     try {
-      door = await verifiedDoor(res, check.frontDoors);
+      door = (await verifiedDoors(res, check.frontDoors))[0]!; // the primary door (plain WireGuard) until the wizard offers each door
     } catch (err) {
       showProblem(err instanceof UntrustedService ? untrusted(err.check) : () => unverifiedDoor(err));
       return;
@@ -241,16 +242,17 @@ class UntrustedService extends Error {
 }
 
 /**
- * The door the answer names, as the verified catalog lists it. The catalog
+ * The doors the answer names, as the verified catalog lists them (the
+ * primary door first), each with the device's addresses on it. The catalog
  * verified before enrolling is tried first; a gateway that came online since
  * (or any disagreement) needs the service's current catalog, verified afresh
  * through the same check. Throws UntrustedService when that check fails, and
- * core's DammError (door_not_in_catalog, door_mismatch) when the door cannot
- * be bound: either way, no config.
+ * core's DammError (door_not_in_catalog, door_mismatch, ...) when a door
+ * cannot be bound: either way, no config.
  */
-async function verifiedDoor(res: EnrollResponse, doors: FrontDoor[]): Promise<FrontDoor> {
+async function verifiedDoors(res: EnrollResponse, doors: FrontDoor[]): Promise<BoundDoor[]> {
   try {
-    return bindFrontDoor(res.frontDoor, doors);
+    return bindEnrolledDoors(res, doors);
   } catch {
     // fall through to a fresh catalog
   }
@@ -258,7 +260,7 @@ async function verifiedDoor(res: EnrollResponse, doors: FrontDoor[]): Promise<Fr
   session.check = null;
   const check = await serviceCheck();
   if (!check.ok) throw new UntrustedService(check);
-  return bindFrontDoor(res.frontDoor, check.frontDoors);
+  return bindEnrolledDoors(res, check.frontDoors);
 }
 
 // ---------------------------------------------------------------- result
@@ -278,16 +280,15 @@ interface Shown {
 }
 let shown: Shown | null = null;
 
-/** `door` is the catalog's (verified) entry: the endpoint and gateway key come only from there. */
-function showResult(res: EnrollResponse, door: FrontDoor, keys: KeyPair): void {
+/** `bound.door` is the catalog's (verified) entry: the endpoint, gateway key and parameters come only from there. */
+function showResult(res: EnrollResponse, bound: BoundDoor, keys: KeyPair): void {
+  const { door } = bound;
   const tunnel = tunnelName('damm', door.region);
   const file = `${tunnel}.conf`;
-  const conf = renderClientConfig({
+  const conf = renderDoorConfig(door, {
     privateKey: keys.privateKey,
-    addresses: res.addresses,
+    addresses: bound.addresses,
     dns: res.dns,
-    peerPublicKey: door.publicKey,
-    endpoint: door.endpoint,
     allowedIps: res.allowedIps,
     persistentKeepalive: res.persistentKeepalive,
   });

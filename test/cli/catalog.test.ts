@@ -39,7 +39,7 @@ before(async () => {
   const reg = await fetch(`${url}/v1/gateways/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ registrationToken: gw.registrationToken, wgPublicKey: wgKeyPair().publicKey, endpoints: [{ tier: 'T0', host: '192.0.2.1', port: 51820 }], egressIps: ['192.0.2.1'] }),
+    body: JSON.stringify({ registrationToken: gw.registrationToken, doors: [{ lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: wgKeyPair().publicKey, params: null, endpoints: [{ host: '192.0.2.1', port: 51820 }] }], egressIps: ['192.0.2.1'] }),
   });
   assert.equal(reg.status, 201);
 });
@@ -64,8 +64,8 @@ test('with the right pin: root v1 accepted, catalog verified, front doors printe
   const r = await damm(['catalog', 'show', '--url', url, '--root-sha256', pin, '--state-dir', stateDir]);
   assert.match(r.stdout, /^catalog v\d+ from http:\/\/\S+: issued \S+, expires \S+$/m);
   assert.match(r.stdout, new RegExp(`verified against root v1, expires \\S+; pinned root v1 ${pin}`));
-  assert.match(r.stdout, /^id\s+region\s+country\s+tier\s+endpoint$/m);
-  assert.match(r.stdout, /\bNL\s+NL\s+T0\s+192\.0\.2\.1:51820$/m);
+  assert.match(r.stdout, /^id\s+region\s+country\s+tier\s+protocol\s+endpoint\s+tunnel$/m);
+  assert.match(r.stdout, /\bNL\s+NL\s+T0\s+wireguard\s+192\.0\.2\.1:51820\s+10\.66\.0\.0\/16 fd0d:a44d:66::\/64$/m);
   assert.ok(await exists(path.join(stateDir, 'trust-state.json')));
   assert.equal((await readFile(path.join(stateDir, 'root-v1.sha256'), 'utf8')).trim(), pin);
 
@@ -75,7 +75,7 @@ test('with the right pin: root v1 accepted, catalog verified, front doors printe
   assert.equal(j.root.version, 1);
   assert.equal(j.catalog.stale, false);
   assert.equal(j.catalog.signers.length, 1);
-  assert.deepEqual(j.frontDoors.map((d: Record<string, unknown>) => [d.region, d.country, d.tier, d.endpoint]), [['NL', 'NL', 'T0', '192.0.2.1:51820']]);
+  assert.deepEqual(j.frontDoors.map((d: Record<string, unknown>) => [d.region, d.country, d.tier, d.protocol, d.endpoint, d.params]), [['NL', 'NL', 'T0', 'wireguard', '192.0.2.1:51820', null]]);
   firstVersion = j.catalog.version;
 
   // The pin may come from the environment, and DAMM_DATA_DIR puts the state under <data-dir>/client-trust.
@@ -145,7 +145,7 @@ test('after "damm keys rotate --role catalog --revoke-old" the same state direct
   const stateDir = path.join(work, 'client');
   const r = await damm(['catalog', 'show', '--url', url, '--state-dir', stateDir]);
   assert.match(r.stdout, /verified against root v2 \(walked from v1\)/);
-  assert.match(r.stdout, /\bNL\s+NL\s+T0\s+192\.0\.2\.1:51820$/m);
+  assert.match(r.stdout, /\bNL\s+NL\s+T0\s+wireguard\s+192\.0\.2\.1:51820\s+10\.66\.0\.0\/16 fd0d:a44d:66::\/64$/m);
   const j = JSON.parse((await damm(['catalog', 'show', '--url', url, '--state-dir', stateDir, '--json'])).stdout);
   assert.equal(j.root.version, 2);
   assert.deepEqual(j.catalog.signers, [newKey], 'only the new key signs once the old one is revoked');

@@ -52,10 +52,13 @@ test('serve prints its URL and the operator commands work against it', async () 
   const reg = await fetch(`${url}/v1/gateways/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ registrationToken: gw.registrationToken, wgPublicKey: wgKeyPair().publicKey, endpoints: [{ tier: 'T0', host: '192.0.2.1', port: 51820 }], egressIps: ['192.0.2.1'] }),
+    body: JSON.stringify({ registrationToken: gw.registrationToken, doors: [{ lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: wgKeyPair().publicKey, params: null, endpoints: [{ host: '192.0.2.1', port: 51820 }] }], egressIps: ['192.0.2.1'] }),
   });
   assert.equal(reg.status, 201);
-  assert.match((await damm(['gateway', 'list'])).stdout, /NL\s+NL\s+true/);
+  const gwList = (await damm(['gateway', 'list'])).stdout;
+  assert.match(gwList, /NL\s+NL\s+true/);
+  // Each door lane in words, with its health (none reported yet: this gateway never sent a heartbeat).
+  assert.match(gwList, /T0 wireguard 192\.0\.2\.1:51820 not reported/);
 
   const inv = JSON.parse((await damm(['invite', 'issue', '--uses', '2', '--tier', 'standard', '--expires', '2d', '--json'])).stdout);
   assert.equal(inv.uses, 2);

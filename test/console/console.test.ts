@@ -252,8 +252,8 @@ test('gateways and keys pages: doors with their state, heartbeat, peers; trust s
   await go('gateways', '.gateway');
   const gw = page.locator('.gateway', { hasText: 'gw-nl' });
   assert.match(await gw.innerText(), /online/);
-  assert.match(await gw.innerText(), /up T0 192\.0\.2\.10:51820/);
-  assert.match(await gw.innerText(), /up T1 192\.0\.2\.10:51821/);
+  assert.match(await gw.innerText(), /up T0 wireguard 192\.0\.2\.10:51820/);
+  assert.match(await gw.innerText(), /up T1 wireguard 192\.0\.2\.10:51821/);
   assert.match(await gw.innerText(), /Peers\s+0/, 'the revoked device is no longer a peer');
   // Add a gateway: its one-time token and the root pin, ready for the gateway host's env file; the token registers it.
   await page.locator('#gw-region').fill('DE');
@@ -268,7 +268,11 @@ test('gateways and keys pages: doors with their state, heartbeat, peers; trust s
   // A server that offers `damm gateway join` also returns a join code: shown when there is one, hidden when not.
   assert.equal(await page.locator('#gw-join-wrap').isVisible(), (await page.locator('#gw-join').inputValue()).length > 0);
   assert.match(await page.locator('.gateway', { hasText: 'gw-console' }).innerText(), /not registered/);
-  const reg = await cp.call('POST', '/v1/gateways/register', { registrationToken: m[1], wgPublicKey: Buffer.from(x25519.getPublicKey(x25519.utils.randomSecretKey())).toString('base64'), endpoints: [{ tier: 'T0', host: '192.0.2.20', port: 51820 }], egressIps: ['192.0.2.20'] });
+  const reg = await cp.call('POST', '/v1/gateways/register', {
+    registrationToken: m[1],
+    doors: [{ lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: Buffer.from(x25519.getPublicKey(x25519.utils.randomSecretKey())).toString('base64'), params: null, endpoints: [{ host: '192.0.2.20', port: 51820 }] }],
+    egressIps: ['192.0.2.20'],
+  });
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   await shoot('06-gateways');
   // Drain, undrain and remove: each asked and confirmed in words, each through the API, each audited.

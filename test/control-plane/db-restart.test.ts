@@ -102,8 +102,7 @@ before(async () => {
   assert.equal(add.status, 201, JSON.stringify(add.body));
   const reg = await request('POST', `${urls[0]}/v1/gateways/register`, {
     registrationToken: add.body.registrationToken,
-    wgPublicKey: wgKeyPair().publicKey,
-    endpoints: [{ tier: 'T0', host: '192.0.2.10', port: 51820 }],
+    doors: [{ lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: wgKeyPair().publicKey, params: null, endpoints: [{ host: '192.0.2.10', port: 51820 }] }],
     egressIps: ['192.0.2.10'],
   });
   assert.equal(reg.status, 201, JSON.stringify(reg.body));

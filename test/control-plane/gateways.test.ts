@@ -14,12 +14,14 @@ test('a registration token works once, and registration validates what the gatew
   try {
     const add = await cp.op('POST', '/v1/operator/gateways', { region: 'nl', country: 'nl', name: 'ams-1' });
     assert.equal(add.status, 201);
-    const body = { registrationToken: add.body.registrationToken, wgPublicKey: wgKeyPair().publicKey, endpoints: [{ tier: 'T0', host: '198.51.100.1', port: 51820 }], egressIps: ['198.51.100.1'] };
+    const body = { registrationToken: add.body.registrationToken, doors: [{ lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: wgKeyPair().publicKey, params: null, endpoints: [{ host: '198.51.100.1', port: 51820 }] }], egressIps: ['198.51.100.1'] };
     for (const bad of [
-      { ...body, wgPublicKey: 'x' },
-      { ...body, endpoints: [] },
-      { ...body, endpoints: [{ tier: 'T9', host: 'h', port: 1 }] },
-      { ...body, endpoints: [{ tier: 'T0', host: 'h; rm -rf /', port: 1 }] },
+      { ...body, doors: [{ ...body.doors[0], publicKey: 'x' }] },
+      { ...body, doors: [] },
+      { ...body, doors: [{ ...body.doors[0], endpoints: [] }] },
+      { ...body, doors: [{ ...body.doors[0], tier: 'T9' }] },
+      { ...body, doors: [{ ...body.doors[0], endpoints: [{ host: 'h; rm -rf /', port: 1 }] }] },
+      { ...body, wgPublicKey: wgKeyPair().publicKey },
       { ...body, egressIps: ['not-an-ip'] },
       { ...body, extra: 1 },
     ]) {
@@ -55,7 +57,7 @@ test('an expired registration token is refused', async () => {
   try {
     const add = await cp.op('POST', '/v1/operator/gateways', { region: 'NL', country: 'NL', expiresInSeconds: 60 });
     clock.advance(61);
-    const r = await cp.call('POST', '/v1/gateways/register', { registrationToken: add.body.registrationToken, wgPublicKey: wgKeyPair().publicKey, endpoints: [{ tier: 'T0', host: 'h', port: 1 }], egressIps: ['192.0.2.1'] });
+    const r = await cp.call('POST', '/v1/gateways/register', { registrationToken: add.body.registrationToken, doors: [{ lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: wgKeyPair().publicKey, params: null, endpoints: [{ host: 'h', port: 1 }] }], egressIps: ['192.0.2.1'] });
     assert.equal(r.body.error.code, 'pass_expired');
   } finally {
     await cp.stop();
@@ -95,7 +97,7 @@ test('a gateway that stops heartbeating drops out of the catalog and placement; 
     // (the wizard renders the config from the catalog's entry: core/door-binding.ts).
     const signedDoor = (await read(v2)).catalog.frontDoors.find((d) => d.id === e.body.frontDoor.id);
     assert.deepEqual(e.body.frontDoor, signedDoor);
-    assert.equal(e.body.frontDoor.tier, 'T0', 'the lowest tier door of the gateway');
+    assert.equal(e.body.frontDoor.tier, 'T0', "lane 0's listen-port door is the primary one");
     assert.equal(new Set(v1.catalog.frontDoors.map((d) => d.id)).size, 3, 'door ids are unique in the catalog');
     void nl;
 

@@ -89,7 +89,7 @@ const examples: Record<string, () => Promise<Example>> = {
     const add = await cp.op('POST', '/v1/operator/gateways', { region: 'NL', country: 'NL' });
     assert.equal(add.status, 201, JSON.stringify(add.body));
     return {
-      body: { registrationToken: add.body.registrationToken, wgPublicKey: wgKeyPair().publicKey, endpoints: [{ tier: 'T0', host: '192.0.2.20', port: 51820 }], egressIps: ['192.0.2.20'] },
+      body: { registrationToken: add.body.registrationToken, doors: [{ lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: wgKeyPair().publicKey, params: null, endpoints: [{ host: '192.0.2.20', port: 51820 }] }], egressIps: ['192.0.2.20'] },
       ok: 201,
     };
   },
@@ -97,7 +97,24 @@ const examples: Record<string, () => Promise<Example>> = {
   'POST /v1/gateways/{id}/heartbeat': async () => ({
     params: { id: gateway.gatewayId },
     // A real device of this gateway's scope, so an accepted heartbeat would write usage.
-    body: { seq: ++heartbeatSeq, peers: [{ publicKey: (await enrolledDevice()).publicKey, rxDelta: 1000, txDelta: 2000 }] },
+    body: { seq: ++heartbeatSeq, peers: [{ publicKey: (await enrolledDevice()).publicKey, rxDelta: 1000, txDelta: 2000 }], doors: [{ lane: 0, up: true, listening: true, peers: 1 }] },
+    ok: 200,
+  }),
+  'PUT /v1/gateways/{id}/doors': async () => ({
+    params: { id: gateway.gatewayId },
+    body: {
+      doors: [
+        { lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: wgKeyPair().publicKey, params: null, endpoints: [{ host: '192.0.2.20', port: 51820 }] },
+        {
+          lane: 1,
+          protocol: 'amneziawg',
+          tier: 'T1',
+          publicKey: wgKeyPair().publicKey,
+          params: { jc: 4, jmin: 40, jmax: 70, s1: 15, s2: 23, s3: 9, s4: 4, h1: '1020304', h2: '2000000-2000100', h3: '3000000', h4: '4000000', i1: '<r 16>' },
+          endpoints: [{ host: '192.0.2.20', port: 51821 }],
+        },
+      ],
+    },
     ok: 200,
   }),
   'GET /v1/gateways/{id}/snapshot': async () => ({ params: { id: gateway.gatewayId }, ok: 200 }),

@@ -20,8 +20,21 @@ const door = {
   tier: 'T0',
   endpoint: '192.0.2.10:51820',
   publicKey: toBase64(new Uint8Array(32).fill(7)),
+  protocol: 'wireguard',
+  params: null,
+  tunnel: { ipv4Cidr: '10.66.0.0/16', ipv6Prefix: 'fd0d:a44d:66::/64' },
 };
-const good = { version: 3, issuedAt: '2026-06-01T00:00:00.000Z', expiresAt: '2026-06-08T00:00:00Z', frontDoors: [door, { ...door, id: 'b', tier: 'T1' }] };
+const awgParams = { jc: 4, jmin: 40, jmax: 70, s1: 15, s2: 23, s3: 9, s4: 4, h1: '1020304', h2: '2000000-2000100', h3: '3000000', h4: '4000000-4100000', i1: null };
+const awgDoor = {
+  ...door,
+  id: 'b',
+  tier: 'T1',
+  publicKey: toBase64(new Uint8Array(32).fill(9)),
+  protocol: 'amneziawg',
+  params: awgParams,
+  tunnel: { ipv4Cidr: '10.67.0.0/16', ipv6Prefix: 'fd0d:a44d:67::/64' },
+};
+const good = { version: 3, issuedAt: '2026-06-01T00:00:00.000Z', expiresAt: '2026-06-08T00:00:00Z', frontDoors: [door, awgDoor] };
 
 type Mut = [string, (c: any) => void];
 const mutations: Mut[] = [
@@ -51,6 +64,28 @@ const mutations: Mut[] = [
   ['door region number', (c) => (c.frontDoors[0].region = 1)],
   ['door null', (c) => (c.frontDoors[0] = null)],
   ['door array', (c) => (c.frontDoors[0] = [])],
+  ['door unknown protocol', (c) => (c.frontDoors[0].protocol = 'openvpn')],
+  ['door protocol missing', (c) => delete c.frontDoors[0].protocol],
+  ['door params missing', (c) => delete c.frontDoors[0].params],
+  ['door params a string', (c) => (c.frontDoors[1].params = 'jc=4')],
+  ['door params extra key', (c) => (c.frontDoors[1].params.i2 = null)],
+  ['door params missing key', (c) => delete c.frontDoors[1].params.s4],
+  ['door params fractional', (c) => (c.frontDoors[1].params.jc = 4.5)],
+  ['door params negative allowed by the shape', (c) => (c.frontDoors[1].params.s1 = -1)],
+  ['door params integer as string', (c) => (c.frontDoors[1].params.jmin = '40')],
+  ['door params header not a number', (c) => (c.frontDoors[1].params.h1 = 'abc')],
+  ['door params header open range', (c) => (c.frontDoors[1].params.h2 = '5-')],
+  ['door params header as number', (c) => (c.frontDoors[1].params.h3 = 3000000)],
+  ['door params header 11 digits', (c) => (c.frontDoors[1].params.h4 = '12345678901')],
+  ['door params i1 a string', (c) => (c.frontDoors[1].params.i1 = '<r 16>')],
+  ['door params i1 256 chars', (c) => (c.frontDoors[1].params.i1 = 'x'.repeat(256))],
+  ['door params i1 257 chars', (c) => (c.frontDoors[1].params.i1 = 'x'.repeat(257))],
+  ['door params i1 a number', (c) => (c.frontDoors[1].params.i1 = 1)],
+  ['door tunnel missing', (c) => delete c.frontDoors[0].tunnel],
+  ['door tunnel null', (c) => (c.frontDoors[0].tunnel = null)],
+  ['door tunnel extra key', (c) => (c.frontDoors[0].tunnel.gatewayIpv4 = '10.66.0.1')],
+  ['door tunnel prefix a number', (c) => (c.frontDoors[0].tunnel.ipv4Cidr = 10)],
+  ['door tunnel missing ipv6', (c) => delete c.frontDoors[1].tunnel.ipv6Prefix],
   ['empty strings allowed where the schema allows them', (c) => Object.assign(c.frontDoors[0], { id: '', region: '', country: '', endpoint: '' })],
 ];
 

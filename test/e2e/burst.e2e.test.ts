@@ -3,7 +3,9 @@
  * (`damm serve` ×2, one Postgres, one data directory so they share the
  * admission key) end with exactly those 2,000 peers on a real wireguard-go
  * interface driven by `damm gateway run`: none missing, none extra, each
- * with its own addresses.
+ * with its own addresses; and on the gateway's second lane (another
+ * wireguard-go interface, --wg-lane-port) the same peers at the same
+ * offsets in that lane's prefixes.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +18,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { wgKeyPair } from '../helpers/keys.js';
 import { activeLines, damm, fetchWithin, peerLines, sleep, wgShow, within, type Proc } from './kit.js';
 import { until } from '../gateway/kit.js';
+import { lanePools, mapToLane, parsePools } from '../../src/core/ipam.js';
 
 const N = 2000;
 
@@ -55,6 +58,7 @@ let cps: Proc[] = [];
 let urls: string[] = [];
 let agent: Proc;
 let wgIf: WireguardGoHandle;
+let wgIf2: WireguardGoHandle; // lane 2
 let gwNs: string;
 let operatorToken: string;
 const dirs: string[] = [];
@@ -86,9 +90,11 @@ before(async () => {
   operatorToken = (await readFile(path.join(dataDir, 'operator-token'), 'utf8')).trim();
   gwNs = await kit.namespace();
   wgIf = await kit.startWireguardGo(gwNs);
+  wgIf2 = await kit.startWireguardGo(gwNs);
   const gw = await op('POST', '/v1/operator/gateways', { region: 'NL', country: 'NL' });
   // The agent runs beside the control planes and drives the daemon through its UAPI socket.
   agent = damm(null, ['gateway', 'run', '--control-plane', urls[0]!, '--interface', wgIf.ifname, '--listen-port', '51821',
+    '--wg-lane-port', '51823', '--wg-lane-interface', wgIf2.ifname,
     '--endpoint', '192.0.2.10:51821', '--egress-ip', '192.0.2.10', '--state-dir', gwState, '--no-manage-addresses', '--log-level', 'info'],
   { DAMM_GATEWAY_TOKEN: gw.registrationToken });
   await agent.waitFor(/gateway agent running/, 60_000);
@@ -147,4 +153,22 @@ test(`${N} concurrent enrollments at two control-plane processes end with exactl
   // (an observation window, not synchronisation).
   await sleep(500);
   assert.deepEqual(peerLines(await wgShow(kit, gwNs, wgIf.ifname)), want);
+
+  // Lane 2: the same keys, each at its offset in 10.68.0.0/16 and the IPv6 prefix shifted likewise.
+  const base = { ipv4Cidr: '10.66.0.0/16', ipv6Prefix: 'fd0d:a44d:66::/64' };
+  const [from, to] = [parsePools(base), parsePools(lanePools(base, 2))];
+  const want2 = want.map((l) => {
+    const [key, prefixes] = l.split(' ');
+    return `${key} ${mapToLane(from, to, prefixes!.split(',')).sort().join(',')}`;
+  }).sort();
+  let have2: string[] = [];
+  await until(`${N} peers on lane 2 (${wgIf2.ifname})`, async () => {
+    have2 = peerLines(await wgShow(kit, gwNs, wgIf2.ifname));
+    return have2.length >= N || undefined;
+  }, 60_000, 100).catch(() => undefined);
+  assert.deepEqual(
+    { missing: want2.filter((l) => !have2.includes(l)).length, extra: have2.filter((l) => !want2.includes(l)).length },
+    { missing: 0, extra: 0 },
+    'lane 2 holds exactly the same devices at their lane-2 addresses',
+  );
 });

@@ -130,7 +130,7 @@ test('join on a fresh host: preflight passes, files and units are installed and 
   agent.stderr!.on('data', (b: Buffer) => (log += b.toString()));
   await within(30_000, 'the agent registers', until('registration', () => /registered with the control plane/.test(log) || undefined, 30_000, 100));
   const gateways = (await cp.op('GET', '/v1/operator/gateways')).body.gateways as any[];
-  const mine = gateways.find((g) => g.endpoints.some((e: any) => e.host === '192.0.2.77'));
+  const mine = gateways.find((g) => g.doors.some((d: any) => d.endpoints.some((e: any) => e.host === '192.0.2.77')));
   assert.ok(mine, JSON.stringify(gateways));
   assert.equal(mine.registered, true);
   assert.equal(mine.online, true);

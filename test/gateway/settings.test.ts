@@ -31,6 +31,8 @@ test('the environment overrides defaults; a flag given overrides the environment
   assert.equal(s.reconcileIntervalSeconds, 5);
   assert.deepEqual(gatewaySettingsFrom(required, { DAMM_GATEWAY_ALT_PORTS: '443, 53' }).altPorts, [443, 53]);
   assert.deepEqual(gatewaySettingsFrom({ ...required, altPorts: [8443] }, { DAMM_GATEWAY_ALT_PORTS: '443,53' }).altPorts, [8443]);
+  const awg = gatewaySettingsFrom(required, { DAMM_GATEWAY_AWG_PORT: '51821', DAMM_GATEWAY_WG_LANE_PORT: '51822' });
+  assert.deepEqual([awg.awgPort, awg.awgInterface, awg.awgSocketDir, awg.wgLanePort, awg.wgLaneInterface], [51821, 'awg0', '/var/run/amneziawg', 51822, 'wg2']);
   const f = gatewaySettingsFrom({ listenPort: 53, egressIps: ['192.0.2.9'] }, env);
   assert.equal(f.listenPort, 53);
   assert.deepEqual(f.egressIps, ['192.0.2.9']);
@@ -61,6 +63,14 @@ test('wrong values are refused without coercion, naming the flag and the variabl
     [{ ...required, altPorts: [51820] }, {}, /--alt-port .*51820 is the listen port/],
     [{ ...required, listenPort: 443 }, { DAMM_GATEWAY_ALT_PORTS: '443' }, /--alt-port .*443 is the listen port/],
     [{ ...required, altPorts: [1, 2, 3, 4, 5, 6, 7, 8] }, {}, /--alt-port/],
+    [required, { DAMM_GATEWAY_AWG_PORT: '0' }, /--awg-port \(env DAMM_GATEWAY_AWG_PORT\)/],
+    [{ ...required, awgPort: 51820 }, {}, /--awg-port .*51820 is already --listen-port/],
+    [{ ...required, altPorts: [443], awgPort: 443 }, {}, /--awg-port .*443 is already --alt-port/],
+    [{ ...required, wgLanePort: 51821, awgPort: 51821 }, {}, /--awg-port .*51821 is already --wg-lane-port/],
+    [{ ...required, awgPort: 51821, awgInterface: 'wg0' }, {}, /--awg-interface .*wg0 is already --interface/],
+    [{ ...required, wgLanePort: 51822, wgLaneInterface: 'wg0' }, {}, /--wg-lane-interface .*wg0 is already --interface/],
+    [{ ...required, awgPort: 51821, backend: 'wg' }, {}, /--awg-port .* needs --backend uapi/],
+    [{ ...required, awgInterface: 'awg-interface-too-long' }, {}, /--awg-interface/],
   ];
   for (const [flags, env, message] of bad) {
     assert.throws(() => gatewaySettingsFrom(flags, env), (e: unknown) => e instanceof DammError && e.code === 'config_invalid' && message.test(e.message), `${JSON.stringify(flags)} ${JSON.stringify(env)}`);

@@ -7,6 +7,7 @@ import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from 
 import { loadConfig, type Config } from '../../src/control-plane/config.js';
 import { createOperatorToken } from '../../src/control-plane/services/operators.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { wgKeyPair } from './keys.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { initTrust } from '../../src/control-plane/trust/init.js';
 import { keysDir } from '../../src/control-plane/keyring.js';
@@ -111,8 +112,15 @@ export async function registerTestGateway(
   if (add.status !== 201) throw new Error(`gateway add failed: ${JSON.stringify(add.body)}`);
   const reg = await cp.call('POST', '/v1/gateways/register', {
     registrationToken: add.body.registrationToken,
-    wgPublicKey: opts.publicKey,
-    endpoints: (opts.tiers ?? ['T0']).map((tier, i) => ({ tier, host: opts.host ?? '192.0.2.10', port: (opts.port ?? 51820) + i })),
+    // One lane per tier given: lane 0 plain WireGuard with the given key, later lanes their own key.
+    doors: (opts.tiers ?? ['T0']).map((tier, i) => ({
+      lane: i,
+      protocol: 'wireguard',
+      tier,
+      publicKey: i === 0 ? opts.publicKey : wgKeyPair().publicKey,
+      params: null,
+      endpoints: [{ host: opts.host ?? '192.0.2.10', port: (opts.port ?? 51820) + i }],
+    })),
     egressIps: opts.egressIps ?? ['192.0.2.10'],
   });
   if (reg.status !== 201) throw new Error(`gateway register failed: ${JSON.stringify(reg.body)}`);

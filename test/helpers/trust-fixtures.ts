@@ -35,6 +35,9 @@ export const DOOR: FrontDoor = {
   tier: 'T0',
   endpoint: 'gw.example:51820',
   publicKey: 'BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=',
+  protocol: 'wireguard',
+  params: null,
+  tunnel: { ipv4Cidr: '10.8.0.0/16', ipv6Prefix: 'fd00::/64' },
 };
 
 /** A device id as the control plane issues them (the verifier refuses anything but a lowercase UUID). */

@@ -72,7 +72,10 @@ async function show(o: ShowOpts, dataDirNamed: boolean): Promise<void> {
   const result = await client.refresh().catch(refused);
   const root = await client.currentRoot();
 
-  const doors = result.catalog.frontDoors.map((d) => ({ id: d.id, region: d.region, country: d.country, tier: d.tier, endpoint: d.endpoint, gatewayId: d.gatewayId, publicKey: d.publicKey }));
+  const doors = result.catalog.frontDoors.map((d) => ({
+    id: d.id, region: d.region, country: d.country, tier: d.tier, protocol: d.protocol, endpoint: d.endpoint, gatewayId: d.gatewayId, publicKey: d.publicKey,
+    params: d.params, tunnel: `${d.tunnel.ipv4Cidr} ${d.tunnel.ipv6Prefix}`,
+  }));
   if (o.json) {
     printJson({
       url,
@@ -95,7 +98,7 @@ async function show(o: ShowOpts, dataDirNamed: boolean): Promise<void> {
   say(`catalog v${result.version} from ${url}: issued ${result.catalog.issuedAt}, expires ${result.catalog.expiresAt}${result.stale ? ' (EXPIRED, within the grace period)' : ''}`);
   say(`  verified against root v${root.version}${root.version !== before.version ? ` (walked from v${before.version})` : ''}, expires ${root.document.expiresAt}; pinned root v1 ${pin ?? '(pin file missing; trusting the saved state)'}`);
   say(`  ${doors.length} front door(s):`);
-  printTable(doors, ['id', 'region', 'country', 'tier', 'endpoint']);
+  printTable(doors, ['id', 'region', 'country', 'tier', 'protocol', 'endpoint', 'tunnel']);
 }
 
 export function registerCatalog(program: Command): void {

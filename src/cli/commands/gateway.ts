@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { fail } from '../output.js';
 import { GATEWAY_SETTINGS, integer, settingHelp, type GatewaySettingKey } from '../../gateway/agent/settings-table.js';
+import type { LaneOptions } from '../../gateway/agent/agent.js';
 
 /** What `damm gateway run` flags are called inside commander, by setting. */
 const FLAG_KEYS: Record<string, GatewaySettingKey> = {
@@ -16,6 +17,7 @@ const FLAG_KEYS: Record<string, GatewaySettingKey> = {
   altPort: 'altPorts', endpoint: 'endpoint', egressIp: 'egressIps', stateDir: 'stateDir', backend: 'backend', uapiSocketDir: 'uapiSocketDir',
   nat: 'nat', egressInterface: 'egressInterface', manageAddresses: 'manageAddresses', reconcileInterval: 'reconcileIntervalSeconds',
   heartbeatInterval: 'heartbeatIntervalSeconds', rootSha256: 'rootSha256', rootFile: 'rootFile', logLevel: 'logLevel',
+  wgLanePort: 'wgLanePort', wgLaneInterface: 'wgLaneInterface', awgPort: 'awgPort', awgInterface: 'awgInterface', awgSocketDir: 'awgSocketDir',
 };
 
 async function readRootFile(file: string): Promise<unknown> {
@@ -52,6 +54,11 @@ export function registerGatewayRun(program: Command): void {
     .option('--heartbeat-interval <seconds>', `heartbeat and meter report every N seconds (${settingHelp('heartbeatIntervalSeconds')})`, integer)
     .option('--root-sha256 <hex>', `pin the offline root: sha256 of root v1, printed by "damm init" and "damm keys status"; production gateways should pin (${settingHelp('rootSha256')})`)
     .option('--root-file <file>', `pin the offline root with the file "damm keys export-root 1" writes; with --root-sha256 both must match (${settingHelp('rootFile')})`)
+    .option('--wg-lane-port <port>', `also run a second plain WireGuard interface (lane 2: its own key and tunnel prefixes) on this UDP port, registered as a T0 door (${settingHelp('wgLanePort')})`, integer)
+    .option('--wg-lane-interface <name>', `the second WireGuard interface's name (${settingHelp('wgLaneInterface')})`)
+    .option('--awg-port <port>', `also serve an AmneziaWG door (lane 1, T1) on this UDP port from amneziawg-go; its key and parameters are made once and kept in the state directory (${settingHelp('awgPort')})`, integer)
+    .option('--awg-interface <name>', `amneziawg-go's interface (${settingHelp('awgInterface')})`)
+    .option('--awg-socket-dir <dir>', `where amneziawg-go puts <interface>.sock (${settingHelp('awgSocketDir')})`)
     .option('--log-level <level>', `fatal, error, warn, info, debug (${settingHelp('logLevel')})`)
     .action(async (_o: Record<string, unknown>, cmd: Command) => {
       try {
@@ -60,6 +67,9 @@ export function registerGatewayRun(program: Command): void {
         const { checkRootSha256 } = await import('../../client/trust-state.js');
         const { default: pino } = await import('pino');
         const { GatewayAgent } = await import('../../gateway/agent/agent.js');
+        const { LANE_AMNEZIAWG, LANE_SECOND_WIREGUARD } = await import('../../gateway/agent/settings-table.js');
+        const { generateAwgParams, validateAwgParams } = await import('../../core/amneziawg.js');
+        const { randomBytes } = await import('node:crypto');
         const { HttpControlPlaneApi } = await import('../../gateway/agent/api.js');
         const { systemHostOps, systemPortRedirects } = await import('../../gateway/agent/host.js');
         const { nodeEd25519 } = await import('../../platform/node-ed25519.js');
@@ -79,10 +89,29 @@ export function registerGatewayRun(program: Command): void {
         const log = pino({ level: o.logLevel, base: { component: 'damm-gateway' }, redact: { paths: ['credential', 'token', 'privateKey'], censor: '[redacted]' } });
         const host = systemHostOps(log);
         if (o.backend === 'wg') await host.ensureKernelInterface(o.interface);
-        const backend =
+        const wgBackend = (interfaceName: string) =>
           o.backend === 'uapi'
-            ? new UapiBackend({ interfaceName: o.interface, ...(o.uapiSocketDir ? { socketDir: o.uapiSocketDir } : {}) })
-            : new WgToolBackend({ interfaceName: o.interface });
+            ? new UapiBackend({ interfaceName, ...(o.uapiSocketDir ? { socketDir: o.uapiSocketDir } : {}) })
+            : new WgToolBackend({ interfaceName });
+        const backend = wgBackend(o.interface);
+        const lanes: LaneOptions[] = [];
+        if (o.awgPort !== undefined) {
+          lanes.push({
+            lane: LANE_AMNEZIAWG,
+            protocol: 'amneziawg',
+            tier: 'T1',
+            interfaceName: o.awgInterface,
+            listenPort: o.awgPort,
+            backend: new UapiBackend({ interfaceName: o.awgInterface, socketDir: o.awgSocketDir }),
+            // Drawn once, then kept in the state directory: they are signed into the catalog and every client's config.
+            makeParams: () => generateAwgParams((n) => new Uint8Array(randomBytes(n))),
+            checkParams: validateAwgParams,
+          });
+        }
+        if (o.wgLanePort !== undefined) {
+          if (o.backend === 'wg') await host.ensureKernelInterface(o.wgLaneInterface);
+          lanes.push({ lane: LANE_SECOND_WIREGUARD, protocol: 'wireguard', tier: 'T0', interfaceName: o.wgLaneInterface, listenPort: o.wgLanePort, backend: wgBackend(o.wgLaneInterface) });
+        }
         const agent = new GatewayAgent({
           controlPlane: o.controlPlane,
           ...(token ? { token } : {}),
@@ -94,6 +123,7 @@ export function registerGatewayRun(program: Command): void {
           egressIps: o.egressIps,
           stateDir: o.stateDir,
           backend,
+          lanes,
           api: new HttpControlPlaneApi(o.controlPlane),
           host: o.manageAddresses ? host : null,
           nat: !!o.nat,

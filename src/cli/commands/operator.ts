@@ -125,8 +125,8 @@ export function registerOperator(program: Command): void {
     .action(run<ApiOpts>(async (o) => {
       const r = await api<{ gateways: Record<string, unknown>[] }>(await resolveTarget(o), 'GET', '/v1/operator/gateways');
       if (o.json) return printJson(r);
-      printTable(r.gateways.map((g) => ({ ...g, endpoints: (g.endpoints as { tier: string; host: string; port: number }[]).map((e) => `${e.tier}:${e.host}:${e.port}`).join(' ') })),
-        ['id', 'name', 'region', 'country', 'online', 'drained', 'endpoints', 'lastHeartbeatAt']);
+      printTable(r.gateways.map((g) => ({ ...g, doors: (g.doors as GatewayDoorView[]).map(doorText).join(' | ') })),
+        ['id', 'name', 'region', 'country', 'online', 'drained', 'doors', 'lastHeartbeatAt']);
     }));
   for (const [verb, what] of [['drain', 'stop placing new devices on a gateway; its devices keep working'], ['undrain', 'let a drained gateway take new devices again']] as const) {
     withApi(gateway.command(`${verb} <id>`)).description(what)
@@ -169,4 +169,21 @@ export function registerOperator(program: Command): void {
         last = r.entries.at(-1)?.id ?? last;
       }
     }));
+}
+
+interface GatewayDoorView {
+  lane: number;
+  protocol: string;
+  tier: string;
+  endpoints: { host: string; port: number }[];
+  health: { up: boolean; listening: boolean; peers: number } | null;
+}
+
+/** One lane in a line: "T0 wireguard 192.0.2.1:51820,443 up 3 peers" (or "not reported", "down", "not listening"). */
+function doorText(d: GatewayDoorView): string {
+  const hosts = [...new Set(d.endpoints.map((e) => e.host))];
+  const where = hosts.map((h) => `${h}:${d.endpoints.filter((e) => e.host === h).map((e) => e.port).join(',')}`).join(' ');
+  const h = d.health;
+  const state = !h ? 'not reported' : !h.up ? 'down' : !h.listening ? 'not listening' : `up ${h.peers} peers`;
+  return `${d.tier} ${d.protocol} ${where} ${state}`;
 }

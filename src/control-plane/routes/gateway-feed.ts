@@ -8,7 +8,7 @@ import * as S from '../../core/api-schemas.js';
 import * as F from '../../core/feed-api.js';
 import { DammError } from '../../core/errors.js';
 import { readFeed, readSnapshot } from '../../store/feed.js';
-import { authenticateGateway, scopeOf, type GatewayRow } from '../services/gateways.js';
+import { authenticateGateway, scopeOf, updateDoors, type GatewayRow } from '../services/gateways.js';
 import { recordHeartbeat } from '../services/usage.js';
 import type { Ctx } from '../context.js';
 
@@ -26,7 +26,7 @@ export const gatewayFeedRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async 
   app.addHook('onRequest', async (request) => {
     const gw = await authenticateGateway(ctx.db, bearer(request.headers.authorization));
     const id = (request.params as { id?: string }).id;
-    if (gw.id !== id) throw new DammError('forbidden', 'A gateway may only use its own feed, snapshot and heartbeat.');
+    if (gw.id !== id) throw new DammError('forbidden', 'A gateway may only use its own feed, snapshot, doors and heartbeat.');
     (request as unknown as { gateway: GatewayRow }).gateway = gw;
   });
   const gatewayOf = (request: unknown) => (request as { gateway: GatewayRow }).gateway;
@@ -82,10 +82,24 @@ export const gatewayFeedRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async 
     },
   }, async (request) => readSnapshot(ctx.db, scopeOf(gatewayOf(request).region)));
 
+  app.put('/:id/doors', {
+    schema: {
+      summary: "State this gateway's doors (the agent does at every start); a change re-signs the catalog",
+      description:
+        'The same doors as at registration: one entry per lane (WireGuard-family interface), lane 0 plain WireGuard, a key per lane, ' +
+        'no UDP port twice on one host. Unchanged doors change nothing; changed ones appear in the next catalog version.',
+      tags: ['gateway'],
+      security,
+      params: F.GatewayIdParams,
+      body: S.UpdateDoorsRequest,
+      response: { 200: S.UpdateDoorsResponse, 409: S.ErrorBody, ...errors },
+    },
+  }, async (request) => updateDoors(ctx, gatewayOf(request).id, request.body));
+
   app.post('/:id/heartbeat', {
     bodyLimit: 4 * 1024 * 1024,
     schema: {
-      summary: 'Liveness plus per-peer byte deltas since the last counted heartbeat',
+      summary: "Liveness, each lane's health, and per-peer byte deltas (summed over the gateway's lanes) since the last counted heartbeat",
       tags: ['gateway'],
       security,
       params: F.GatewayIdParams,

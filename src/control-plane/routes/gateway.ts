@@ -7,7 +7,7 @@ import type { Ctx } from '../context.js';
 export const gatewayRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async (app) => {
   app.post('/register', {
     schema: {
-      summary: 'Register a gateway with its one-time token, WireGuard public key, endpoints and egress IPs',
+      summary: 'Register a gateway with its one-time token, its doors (one lane per WireGuard-family interface) and egress IPs',
       tags: ['gateway'],
       body: S.RegisterGatewayRequest,
       response: { 201: S.RegisterGatewayResponse, 400: S.ErrorBody, 403: S.ErrorBody, 409: S.ErrorBody },

@@ -9,44 +9,62 @@ import { frontDoorsDigest, signCatalog } from '../../core/catalog.js';
 import type { Envelope } from '../../core/envelope.js';
 import { withTx, type Queryable } from '../../store/db.js';
 import { audit } from '../../store/audit.js';
-import { isOnline, listGateways, type GatewayRow } from './gateways.js';
+import { basePools, isOnline, listGateways, type GatewayRow } from './gateways.js';
+import { lanePools, type AddressPools } from '../../core/ipam.js';
 import type { Ctx } from '../context.js';
 
 export function endpointString(host: string, port: number): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** A catalog door and the lane (interface) of its gateway that serves it. */
+export interface LaneFrontDoor {
+  lane: number;
+  door: FrontDoor;
+}
+
 /**
- * A gateway's front doors, as the catalog lists them. A door's id is stable
- * (gateway id, tier, port, in the order the gateway registered its
- * endpoints) and unique in the catalog: enrollment answers name a door by
- * this id, and clients render the config from the catalog's entry for it.
+ * A gateway's front doors, as the catalog lists them: one per endpoint of
+ * each lane, with that lane's key, protocol, parameters and tunnel prefixes
+ * (core/ipam.ts lanePools of the control plane's pools). A door's id is
+ * stable (gateway id, tier, port; a suffix when one tier and port is on two
+ * addresses, IPv4 and IPv6) and unique in the catalog: enrollment answers
+ * name doors by this id, and clients render configs from the catalog's entry.
+ * Lane 0's first endpoint (the listen port) comes first: the primary door.
  */
-export function frontDoorsOf(g: GatewayRow): FrontDoor[] {
+export function laneFrontDoorsOf(g: GatewayRow, pools: AddressPools): LaneFrontDoor[] {
   if (!g.wg_public_key) return [];
   const used = new Map<string, number>();
-  return g.endpoints.map((e) => {
-    const base = `${g.id}/${e.tier}/${e.port}`;
-    const n = (used.get(base) ?? 0) + 1; // the same tier and port on two addresses (IPv4 and IPv6)
-    used.set(base, n);
-    return door(g, e, n === 1 ? base : `${base}/${n}`);
+  return [...g.doors].sort((a, b) => a.lane - b.lane).flatMap((d) => {
+    const tunnel = lanePools(pools, d.lane);
+    return d.endpoints.map((e) => {
+      const base = `${g.id}/${d.tier}/${e.port}`;
+      const n = (used.get(base) ?? 0) + 1;
+      used.set(base, n);
+      const door: FrontDoor = {
+        id: n === 1 ? base : `${base}/${n}`,
+        gatewayId: g.id,
+        region: g.region,
+        country: g.country,
+        tier: d.tier,
+        endpoint: endpointString(e.host, e.port),
+        publicKey: d.publicKey,
+        protocol: d.protocol,
+        params: d.params,
+        tunnel,
+      };
+      return { lane: d.lane, door };
+    });
   });
 }
 
-function door(g: GatewayRow, e: GatewayRow['endpoints'][number], id: string): FrontDoor {
-  return {
-    id,
-    gatewayId: g.id,
-    region: g.region,
-    country: g.country,
-    tier: e.tier,
-    endpoint: endpointString(e.host, e.port),
-    publicKey: g.wg_public_key!,
-  };
+export function frontDoorsOf(g: GatewayRow, pools: AddressPools): FrontDoor[] {
+  return laneFrontDoorsOf(g, pools).map((d) => d.door);
 }
 
 export async function onlineFrontDoors(ctx: Ctx, q: Queryable, now: Date): Promise<FrontDoor[]> {
-  return (await listGateways(q)).filter((g) => isOnline(ctx, g, now)).flatMap(frontDoorsOf);
+  const pools = basePools(ctx);
+  return (await listGateways(q)).filter((g) => isOnline(ctx, g, now)).flatMap((g) => frontDoorsOf(g, pools));
 }
 
 interface CatalogStateRow {

@@ -8,13 +8,13 @@ import { randomUUID } from 'node:crypto';
 import type { EnrollRequest, EnrollResponse } from '../../core/api-schemas.js';
 import { DammError } from '../../core/errors.js';
 import { parseWireGuardPublicKey } from '../../core/wg-key.js';
-import { addressesFor } from '../../core/ipam.js';
+import { addressesFor, parsePools } from '../../core/ipam.js';
 import { place, type Candidate } from '../../core/placement.js';
 import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
 import { memoPerDb } from './memo.js';
 import { consumePass } from './passes.js';
-import { cachedGateways, isOnline, scopeOf } from './gateways.js';
-import { frontDoorsOf } from './catalog.js';
+import { basePools, cachedGateways, isOnline, scopeOf } from './gateways.js';
+import { laneFrontDoorsOf } from './catalog.js';
 import type { Ctx, DeviceRow } from '../context.js';
 
 /**
@@ -98,7 +98,7 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
   const [gateways, load] = await Promise.all([cachedGateways(ctx), loads.read(ctx)]);
   // From here to placing() nothing awaits: concurrent enrollments in this process see each other's choices.
   const candidates: Candidate[] = gateways
-    .filter((g) => g.registered_at && g.wg_public_key && g.endpoints.length > 0)
+    .filter((g) => g.registered_at && g.wg_public_key && g.doors.length > 0)
     .map((g) => ({
       gatewayId: g.id,
       name: g.name,
@@ -107,7 +107,7 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
       online: isOnline(ctx, g, now),
       drained: !!g.drained_at,
       load: load(g.id),
-      tiers: g.endpoints.map((e) => e.tier),
+      tiers: g.doors.map((d) => d.tier),
     }));
   const placed = place(requested, candidates);
   if (placed) loads.placing(placed.gatewayId);
@@ -167,8 +167,14 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
   const { device, decision } = enrolled;
   ctx.metrics.enrollments.inc();
   const gateway = gateways.find((g) => g.id === decision.gatewayId)!;
-  // The lowest tier door, exactly as the signed catalog lists it: clients take it from there by id.
-  const door = [...frontDoorsOf(gateway)].sort((a, b) => a.tier.localeCompare(b.tier))[0]!;
+  // Every door of the gateway, exactly as the signed catalog lists them (clients take them from there by id);
+  // the primary one is lane 0's listen-port door. The device has one offset, so one address per lane.
+  const laneDoors = laneFrontDoorsOf(gateway, basePools(ctx));
+  const door = laneDoors[0]!.door;
+  const laneAddresses = new Map<number, { ipv4: string; ipv6: string }>();
+  for (const { lane, door: d } of laneDoors) {
+    if (!laneAddresses.has(lane)) laneAddresses.set(lane, lane === 0 ? { ipv4: device.ipv4, ipv6: device.ipv6 } : addressesFor(parsePools(d.tunnel), device.address_offset));
+  }
   const quota = ctx.config.serviceTiers[device.tier]?.quotaBytes ?? null;
   return {
     deviceId: device.id,
@@ -177,6 +183,7 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
     allowedIps: ['0.0.0.0/0', '::/0'],
     persistentKeepalive: ctx.config.persistentKeepalive,
     frontDoor: door,
+    doors: laneDoors.map(({ lane, door: d }) => ({ id: d.id, addresses: laneAddresses.get(lane)! })),
     placement: {
       requested,
       given: { region: decision.region, exitCountry: decision.exitCountry, gatewayId: decision.gatewayId },

@@ -1,8 +1,11 @@
 /**
  * Gateway registry: an operator adds a gateway (getting a one-time token),
- * the gateway registers with it (its WireGuard public key, endpoints per
- * tier, egress IPs) and receives its own credential; heartbeats keep it
- * online. A gateway that stops heartbeating leaves placement and the catalog.
+ * the gateway registers with it (its doors: one lane per WireGuard-family
+ * interface, each with its protocol, tier, key, parameters and endpoints;
+ * core/doors.ts) and receives its own credential; at every start it states
+ * its doors again (updateDoors), so doors added later reach the catalog;
+ * heartbeats keep it online and report each lane's health. A gateway that
+ * stops heartbeating leaves placement and the catalog.
  * An operator drains a gateway (no new placements; it keeps its devices, its
  * doors stay in the catalog) or removes it for good (it leaves the catalog,
  * placement, posture and the list; its credential stops working; its row
@@ -13,15 +16,18 @@ import { DammError } from '../../core/errors.js';
 import { withTx, isUniqueViolation, type Queryable } from '../../store/db.js';
 import { audit } from '../../store/audit.js';
 import { hashSecret, newSecret } from '../secrets.js';
-import { gatewayAddresses } from '../../core/ipam.js';
+import { gatewayAddresses, lanePools, parsePools, type AddressPools } from '../../core/ipam.js';
+import { checkLaneDoors } from '../../core/lane-doors.js';
+import type { GatewayLaneDoor, LaneTunnel } from '../../core/api-schemas.js';
 import { memoPerDb } from './memo.js';
 import type { Ctx } from '../context.js';
-import type { TransportTier } from '../../core/tiers.js';
 
-export interface GatewayEndpointRow {
-  tier: TransportTier;
-  host: string;
-  port: number;
+/** A lane's health from the latest heartbeat that reported it. */
+export interface DoorHealthRow {
+  lane: number;
+  up: boolean;
+  listening: boolean;
+  peers: number;
 }
 
 export interface GatewayRow {
@@ -30,7 +36,9 @@ export interface GatewayRow {
   region: string;
   country: string;
   wg_public_key: string | null;
-  endpoints: GatewayEndpointRow[];
+  doors: GatewayLaneDoor[];
+  door_health: DoorHealthRow[];
+  door_health_at: Date | null;
   egress_ips: string[];
   registered_at: Date | null;
   last_heartbeat_at: Date | null;
@@ -64,11 +72,50 @@ export async function addGateway(ctx: Ctx, actor: string, req: { name?: string; 
   return { gatewayId: id, name, registrationToken: token, expiresAt: expiresAt.toISOString() };
 }
 
+/** The control plane's pools as lane 0's prefixes. */
+export function basePools(ctx: Pick<Ctx, 'config'>): AddressPools {
+  return { ipv4Cidr: ctx.config.ipv4Pool, ipv6Prefix: ctx.config.ipv6Prefix };
+}
+
+/** Each lane's prefixes and the gateway's own address there (offset 1). */
+export function laneTunnels(ctx: Pick<Ctx, 'config'>, lanes: readonly number[]): LaneTunnel[] {
+  return lanes.map((lane) => {
+    const pools = lanePools(basePools(ctx), lane);
+    const gw = gatewayAddresses(parsePools(pools));
+    return { lane, ...pools, gatewayIpv4: gw.ipv4, gatewayIpv6: gw.ipv6 };
+  });
+}
+
+/**
+ * The doors a gateway states, checked beyond their schema (core/lane-doors.ts)
+ * and against this control plane's pools: a lane whose prefixes would leave
+ * private address space is refused here, not when the catalog is signed.
+ */
+function checkDoors(ctx: Ctx, doors: readonly GatewayLaneDoor[]): { doors: GatewayLaneDoor[]; lanes: LaneTunnel[] } {
+  const sorted = checkLaneDoors(doors);
+  try {
+    return { doors: sorted, lanes: laneTunnels(ctx, sorted.map((d) => d.lane)) };
+  } catch (err) {
+    if (err instanceof DammError && err.code === 'config_invalid') {
+      throw new DammError('invalid_argument', `This control plane's address pools have no room for these lanes: ${err.message}`, { cause: err, details: err.details });
+    }
+    throw err;
+  }
+}
+
+/** Doors compared as the catalog would list them (key order does not matter: both come through JSON). */
+function sameDoors(a: readonly GatewayLaneDoor[], b: readonly GatewayLaneDoor[]): boolean {
+  const canon = (d: readonly GatewayLaneDoor[]) =>
+    JSON.stringify(d.map((x) => [x.lane, x.protocol, x.tier, x.publicKey, x.params === null ? null : Object.entries(x.params).sort(), x.endpoints.map((e) => [e.host, e.port])]));
+  return canon(a) === canon(b);
+}
+
 export async function registerGateway(
   ctx: Ctx,
-  req: { registrationToken: string; wgPublicKey: string; endpoints: GatewayEndpointRow[]; egressIps: string[] },
+  req: { registrationToken: string; doors: GatewayLaneDoor[]; egressIps: string[] },
 ) {
   const now = ctx.clock.now();
+  const { doors, lanes } = checkDoors(ctx, req.doors);
   const credential = newSecret('dgc');
   const gw = await withTx(ctx.db, async (tx) => {
     const r = await tx.query<GatewayRow & { reg_token_expires_at: Date }>(
@@ -81,9 +128,9 @@ export async function registerGateway(
     try {
       await tx.query(
         `UPDATE gateways SET reg_token_hash = NULL, reg_token_expires_at = NULL, credential_hash = $2,
-           wg_public_key = $3, endpoints = $4, egress_ips = $5::inet[], registered_at = $6, last_heartbeat_at = $6
+           wg_public_key = $3, doors = $4, egress_ips = $5::inet[], registered_at = $6, last_heartbeat_at = $6
          WHERE id = $1`,
-        [row.id, hashSecret(credential), req.wgPublicKey, JSON.stringify(req.endpoints), req.egressIps, now],
+        [row.id, hashSecret(credential), doors[0]!.publicKey, JSON.stringify(doors), req.egressIps, now],
       );
     } catch (err) {
       if (isUniqueViolation(err)) throw new DammError('conflict', 'Another gateway already uses that WireGuard public key.', { cause: err });
@@ -94,19 +141,46 @@ export async function registerGateway(
       actor: `gateway:${row.id}`,
       action: 'gateway.registered',
       subject: `gateway:${row.id}`,
-      details: { wgPublicKey: req.wgPublicKey, endpoints: req.endpoints, egressIps: req.egressIps },
+      details: { wgPublicKey: doors[0]!.publicKey, doors, egressIps: req.egressIps },
     });
     return row;
   });
   forgetCachedGateways();
-  const gwAddr = gatewayAddresses(ctx.pools);
+  const lane0 = lanes[0]!;
   return {
     gatewayId: gw.id,
     credential,
     scope: scopeOf(gw.region),
-    tunnel: { ipv4Cidr: ctx.config.ipv4Pool, ipv6Prefix: ctx.config.ipv6Prefix, gatewayIpv4: gwAddr.ipv4, gatewayIpv6: gwAddr.ipv6 },
+    tunnel: { ipv4Cidr: lane0.ipv4Cidr, ipv6Prefix: lane0.ipv6Prefix, gatewayIpv4: lane0.gatewayIpv4, gatewayIpv6: lane0.gatewayIpv6 },
+    lanes,
     admissionKeys: ctx.keys.publicKeys('admission'),
   };
+}
+
+/**
+ * A registered gateway states its doors (the agent does at every start).
+ * Unchanged doors change nothing; changed ones are stored and audited, and
+ * the catalog's door digest moves, so the next catalog read signs a new
+ * version listing them.
+ */
+export async function updateDoors(ctx: Ctx, gatewayId: string, req: { doors: GatewayLaneDoor[] }): Promise<{ changed: boolean; lanes: LaneTunnel[] }> {
+  const now = ctx.clock.now();
+  const { doors, lanes } = checkDoors(ctx, req.doors);
+  const changed = await withTx(ctx.db, async (tx) => {
+    const row = (await tx.query<GatewayRow>('SELECT * FROM gateways WHERE id = $1 FOR UPDATE', [gatewayId])).rows[0];
+    if (!row?.registered_at) throw new DammError('not_found', 'That gateway is not registered.');
+    if (sameDoors(row.doors, doors)) return false;
+    try {
+      await tx.query('UPDATE gateways SET wg_public_key = $2, doors = $3 WHERE id = $1', [gatewayId, doors[0]!.publicKey, JSON.stringify(doors)]);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DammError('conflict', 'Another gateway already uses that WireGuard public key.', { cause: err });
+      throw err;
+    }
+    await audit(tx, { at: now, actor: `gateway:${gatewayId}`, action: 'gateway.doors_changed', subject: `gateway:${gatewayId}`, details: { before: row.doors, after: doors } });
+    return true;
+  });
+  if (changed) forgetCachedGateways();
+  return { changed, lanes };
 }
 
 /** Resolves a gateway's bearer credential to its row; every gateway call goes through here. */
@@ -119,9 +193,30 @@ export async function authenticateGateway(q: Queryable, credential: string | und
   return r.rows[0];
 }
 
-export async function heartbeat(q: Queryable, gatewayId: string, now: Date): Promise<void> {
-  await q.query('UPDATE gateways SET last_heartbeat_at = $2 WHERE id = $1', [gatewayId, now]);
+export async function heartbeat(q: Queryable, gatewayId: string, now: Date, doorHealth?: readonly DoorHealthRow[]): Promise<void> {
+  if (doorHealth) {
+    await q.query('UPDATE gateways SET last_heartbeat_at = $2, door_health = $3, door_health_at = $2 WHERE id = $1', [gatewayId, now, JSON.stringify(doorHealth)]);
+  } else {
+    await q.query('UPDATE gateways SET last_heartbeat_at = $2 WHERE id = $1', [gatewayId, now]);
+  }
   forgetCachedGateways();
+}
+
+/** A lane's last reported health, or null when its gateway never reported one. */
+export function laneHealth(g: Pick<GatewayRow, 'door_health' | 'door_health_at'>, lane: number) {
+  const h = g.door_health_at ? g.door_health.find((x) => x.lane === lane) : undefined;
+  return h ? { up: h.up, listening: h.listening, peers: h.peers, reportedAt: g.door_health_at!.toISOString() } : null;
+}
+
+/**
+ * Whether a lane's doors count as up on an online gateway: as its agent last
+ * reported (interface up and bound to its port); a gateway that has not
+ * reported lane health (older agents, API-only registrations) is judged by
+ * its heartbeat alone.
+ */
+export function laneUp(g: Pick<GatewayRow, 'door_health' | 'door_health_at'>, lane: number): boolean {
+  const h = laneHealth(g, lane);
+  return h === null || (h.up && h.listening);
 }
 
 export function isOnline(ctx: Ctx, g: Pick<GatewayRow, 'registered_at' | 'last_heartbeat_at'>, now: Date): boolean {
@@ -221,7 +316,7 @@ export function gatewaySummary(ctx: Ctx, g: GatewayRow, now: Date) {
     drained: !!g.drained_at,
     drainedAt: g.drained_at?.toISOString() ?? null,
     wgPublicKey: g.wg_public_key,
-    endpoints: g.endpoints,
+    doors: g.doors.map((d) => ({ lane: d.lane, protocol: d.protocol, tier: d.tier, publicKey: d.publicKey, endpoints: d.endpoints, health: laneHealth(g, d.lane) })),
     egressIps: g.egress_ips,
     lastHeartbeatAt: g.last_heartbeat_at?.toISOString() ?? null,
   };

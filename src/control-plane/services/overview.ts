@@ -6,7 +6,7 @@
  */
 import { trustStatus } from '../trust/status.js';
 import type { Ctx } from '../context.js';
-import { gatewaySummary, isOnline, listGateways, scopeOf } from './gateways.js';
+import { gatewaySummary, isOnline, listGateways, scopeOf, laneUp } from './gateways.js';
 import { posture } from './posture.js';
 
 const DAY_MS = 86400_000;
@@ -44,7 +44,11 @@ export async function overview(ctx: Ctx) {
   return {
     posture: post,
     gateways: { total: gateways.length, registered: registered.length, online: online.length },
-    doors: { total: registered.reduce((n, g) => n + g.endpoints.length, 0), up: online.reduce((n, g) => n + g.endpoints.length, 0) },
+    // One catalog door per endpoint of a lane; a door is up when its gateway is online and its lane reported itself up and listening.
+    doors: {
+      total: registered.reduce((n, g) => n + g.doors.reduce((k, d) => k + d.endpoints.length, 0), 0),
+      up: online.reduce((n, g) => n + g.doors.reduce((k, d) => k + (laneUp(g, d.lane) ? d.endpoints.length : 0), 0), 0),
+    },
     devices: { active: count('active'), suspended: count('suspended'), revoked: count('revoked') },
     enrollmentsPerHour: hours.rows.map((r) => ({ hour: new Date(r.hour).toISOString(), count: Number(r.n) })),
     bytesPerDay: days.rows.map((r) => ({ day: r.day, bytes: Number(r.n) })),

@@ -1,6 +1,6 @@
 /** The service's health as a person reads it. */
 import type { Posture } from '../../core/api-schemas.js';
-import { isOnline, listGateways } from './gateways.js';
+import { isOnline, laneHealth, listGateways } from './gateways.js';
 import { currentCatalog } from './catalog.js';
 import type { Ctx } from '../context.js';
 
@@ -9,7 +9,7 @@ export async function posture(ctx: Ctx): Promise<Posture> {
   const [gateways, catalog] = await Promise.all([listGateways(ctx.db), currentCatalog(ctx)]);
   const groups = new Map<string, Posture['regions'][number]>();
   for (const g of gateways.filter((x) => x.registered_at)) {
-    for (const tier of new Set(g.endpoints.map((e) => e.tier))) {
+    for (const tier of new Set(g.doors.map((d) => d.tier))) {
       const k = `${g.region}|${g.country}|${tier}`;
       const cur = groups.get(k) ?? { region: g.region, country: g.country, tier, gatewaysOnline: 0, gatewaysTotal: 0, gatewaysDrained: 0, newestHeartbeatAgeSeconds: null };
       cur.gatewaysTotal++;
@@ -22,6 +22,24 @@ export async function posture(ctx: Ctx): Promise<Posture> {
       groups.set(k, cur);
     }
   }
+  const doors: Posture['doors'] = gateways
+    .filter((g) => g.registered_at)
+    .flatMap((g) =>
+      g.doors.map((d) => {
+        const health = laneHealth(g, d.lane);
+        return {
+          gatewayId: g.id,
+          region: g.region,
+          lane: d.lane,
+          protocol: d.protocol,
+          tier: d.tier,
+          ports: [...new Set(d.endpoints.map((e) => e.port))],
+          online: isOnline(ctx, g, now) && !!health?.up && health.listening,
+          health,
+        };
+      }),
+    )
+    .sort((a, b) => a.region.localeCompare(b.region) || a.gatewayId.localeCompare(b.gatewayId) || a.lane - b.lane);
   const regions = [...groups.values()].sort((a, b) => a.region.localeCompare(b.region) || a.tier.localeCompare(b.tier));
   const online = regions.reduce((n, r) => n + r.gatewaysOnline, 0);
   const total = regions.reduce((n, r) => n + r.gatewaysTotal, 0);
@@ -41,6 +59,7 @@ export async function posture(ctx: Ctx): Promise<Posture> {
     controlPlane: { version: ctx.version, store: ctx.storeKind, serverTime: now.toISOString() },
     catalog: { version: catalog.version, issuedAt: catalog.issuedAt.toISOString(), expiresAt: catalog.expiresAt.toISOString(), frontDoors: catalog.frontDoors },
     regions,
+    doors,
     publicEnrollment: ctx.config.publicMinting,
   };
 }

@@ -17,6 +17,7 @@ export interface HeartbeatBody {
   /** Increasing per gateway; a heartbeat whose seq was already counted only refreshes liveness. */
   seq?: number;
   peers: { publicKey: string; rxDelta: number; txDelta: number }[];
+  doors?: { lane: number; up: boolean; listening: boolean; peers: number }[];
 }
 
 export interface HeartbeatResult {
@@ -32,7 +33,7 @@ export function quotaOf(ctx: Ctx, tier: string): number | null {
 export async function recordHeartbeat(ctx: Ctx, gw: GatewayRow, body: HeartbeatBody): Promise<HeartbeatResult> {
   const now = ctx.clock.now();
   return withTx(ctx.db, async (tx) => {
-    await heartbeat(tx, gw.id, now);
+    await heartbeat(tx, gw.id, now, body.doors);
     if (body.seq !== undefined && !(await claimHeartbeatSeq(tx, gw.id, body.seq))) return { counted: false, devices: 0, suspended: [] };
     const byKey = new Map<string, { rx: number; tx: number }>();
     for (const p of body.peers) {

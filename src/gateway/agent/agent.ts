@@ -12,6 +12,16 @@
  * Every change to the desired set and the interface runs through one serial
  * queue, so the feed, expiry, drift repair and metering never interleave.
  *
+ * Lanes (core/doors.ts): the gateway runs one WireGuard-family interface per
+ * lane, each with its own key, listen port and tunnel prefixes (lane k =
+ * the pools shifted by k blocks, core/ipam.ts lanePools). The desired set is
+ * one (verified records, lane 0 addresses); every lane holds every peer, its
+ * addresses mapped to the same offset in that lane's prefixes. Revocation,
+ * expiry, quotas and drift repair therefore act on every lane; a device's
+ * bytes are summed over its lanes into one heartbeat, which also reports
+ * each lane's health. The doors are stated to the control plane at every
+ * start, so a lane added later reaches the catalog.
+ *
  * Trust: with a root pin (./trust.ts) records are verified against the
  * admission keys of the latest verified root, valid at that instant, so a
  * rotated or revoked admission key needs no re-registration. Without one the
@@ -21,20 +31,63 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { DammError, isDammError } from '../../core/errors.js';
-import { parsePools } from '../../core/ipam.js';
+import { gatewayAddresses, lanePools, mapToLane, parsePools, type ParsedPools } from '../../core/ipam.js';
+import type { AwgParams, GatewayLaneDoor } from '../../core/api-schemas.js';
+import type { DoorProtocol } from '../../core/doors.js';
+import type { TransportTier } from '../../core/tiers.js';
 import { trustedKeysFrom, type GatewayTrust } from '../../core/admission.js';
 import type { Ed25519 } from '../../core/ed25519.js';
 import type { Clock } from '../../core/clock.js';
-import type { WireGuardBackend } from '../wireguard/backend.js';
+import type { PeerChanges, PeerSpec, WireGuardBackend } from '../wireguard/backend.js';
+import { interfaceDrift } from '../wireguard/drift.js';
+import { awgTunnelMtu } from '../../core/amneziawg.js';
 import PQueue from 'p-queue';
 import { Unreachable, type ControlPlaneApi } from './api.js';
 import { DesiredSet, deltaSize, emptyDelta, type PeerDelta, type RawEvent, type Refusal } from './desired.js';
-import { Meter, type MeterReport } from './meter.js';
+import { Meter, sumOverLanes, type MeterReport } from './meter.js';
 import { StateDir, type GatewayRegistration } from './state.js';
 import { withPrefix, type HostOps, type PortRedirectOps } from './host.js';
 import { PinnedTrust, TRUST_SUBDIR, type RootPin } from './trust.js';
 import { Backoff, DEFAULT_FEED_BACKOFF, ReachableSignal, type BackoffSettings } from './retry-wait.js';
 import { MAX_HEARTBEAT_PEERS } from '../../core/feed-api.js';
+
+/** A lane beyond lane 0 (which is the agent's own interfaceName/listenPort/backend). */
+export interface LaneOptions {
+  /** 1..3 */
+  lane: number;
+  protocol: DoorProtocol;
+  tier: TransportTier;
+  interfaceName: string;
+  listenPort: number;
+  /** The UDP port clients dial on the endpoint's host (default: listenPort). */
+  endpointPort?: number;
+  backend: WireGuardBackend;
+  /**
+   * For a protocol with public parameters (AmneziaWG): draws a fresh set on
+   * first start (then persisted in the state directory), and `checkParams`
+   * validates the persisted one at every start.
+   */
+  makeParams?: () => AwgParams;
+  checkParams?: (v: unknown) => AwgParams;
+}
+
+/** One running lane: its interface, key, prefixes and meter. */
+interface Lane {
+  lane: number;
+  protocol: DoorProtocol;
+  tier: TransportTier;
+  interfaceName: string;
+  listenPort: number;
+  ports: number[];
+  backend: WireGuardBackend;
+  keys: { privateKey: string; publicKey: string };
+  params: AwgParams | null;
+  pools: ParsedPools;
+  tunnel: { ipv4Cidr: string; ipv6Prefix: string; gatewayIpv4: string; gatewayIpv6: string };
+  meter: Meter;
+}
+
+type LaneKeys = Map<number, { keys: { privateKey: string; publicKey: string }; params: AwgParams | null }>;
 
 export interface AgentOptions {
   controlPlane: string;
@@ -55,6 +108,8 @@ export interface AgentOptions {
   egressIps: string[];
   stateDir: string;
   backend: WireGuardBackend;
+  /** More lanes (WireGuard-family interfaces), each its own doors; lane 0 is the fields above. */
+  lanes?: readonly LaneOptions[];
   api: ControlPlaneApi & { gatewayId: string | null; credential: string | null };
   /** null: addresses, link and NAT are the unit's job. */
   host: HostOps | null;
@@ -83,9 +138,11 @@ export class GatewayAgent {
   private desired!: DesiredSet;
   private reg!: GatewayRegistration;
   private keys!: { privateKey: string; publicKey: string };
-  private meter = new Meter();
+  private lanes: Lane[] = [];
+  /** The doors were stated to the control plane since this start (PUT doors); retried with the heartbeat until they are. */
+  private doorsStated = false;
   private seq = 0;
-  private inflight: { seq: number; peers: MeterReport[] } | null = null;
+  private inflight: { seq: number; peers: MeterReport[]; byLane: Map<number, MeterReport[]> } | null = null;
   private cursor: number | null = null;
   private running = false;
   private readonly abort = new AbortController();
@@ -106,6 +163,11 @@ export class GatewayAgent {
 
   get publicKey(): string {
     return this.keys.publicKey;
+  }
+
+  /** Each lane's interface, listen port and public key (lane 0 first). */
+  get laneInfo(): { lane: number; protocol: DoorProtocol; interfaceName: string; listenPort: number; publicKey: string; params: AwgParams | null }[] {
+    return this.lanes.map((l) => ({ lane: l.lane, protocol: l.protocol, interfaceName: l.interfaceName, listenPort: l.listenPort, publicKey: l.keys.publicKey, params: l.params }));
   }
 
   /** The version of the verified root in force, or null when the agent runs without a pin. */
@@ -131,16 +193,22 @@ export class GatewayAgent {
       this.o.api.close?.(); // not starting: let go of the control plane's connections
       throw err;
     }
-    this.reg = (await this.state.loadRegistration()) ?? (await this.register());
+    const laneKeys = await this.laneKeysAndParams();
+    const existing = await this.state.loadRegistration();
+    this.reg = existing ?? (await this.register(laneKeys));
     this.o.api.gatewayId = this.reg.gatewayId;
     this.o.api.credential = this.reg.credential;
+    this.lanes = this.buildLanes(laneKeys);
+    // A fresh registration carried these doors; a restart states them again (doors added or changed since reach the catalog).
+    this.doorsStated = !existing;
+    if (existing) await this.stateDoors(true);
     this.desired = new DesiredSet(this.trustFor(), this.o.ed);
-    await this.setUpInterface();
+    await this.setUpInterfaces();
     await this.steerAltPorts();
     await this.loadPersisted();
     const m = await this.state.loadMeter();
     this.seq = m.seq;
-    this.meter = Meter.fromJSON(m.counters);
+    for (const l of this.lanes) l.meter = Meter.fromJSON(l.lane === 0 ? m.counters : m.lanes[String(l.lane)]);
     await this.queue.add(() => this.repair('start'));
     this.running = true;
     this.feedLoopDone = this.feedLoop();
@@ -159,7 +227,18 @@ export class GatewayAgent {
       });
     }
     void this.sendHeartbeat().catch((err) => log.warn({ err: errText(err) }, 'first heartbeat failed'));
-    log.info({ gatewayId: this.reg.gatewayId, scope: this.reg.scope, interface: this.o.interfaceName, backend: this.o.backend.name, peers: this.desired.size, revision: this.cursor }, 'gateway agent running');
+    log.info(
+      {
+        gatewayId: this.reg.gatewayId,
+        scope: this.reg.scope,
+        interface: this.o.interfaceName,
+        backend: this.o.backend.name,
+        lanes: this.lanes.map((l) => ({ lane: l.lane, protocol: l.protocol, interface: l.interfaceName, listenPort: l.listenPort, ipv4Cidr: l.tunnel.ipv4Cidr })),
+        peers: this.desired.size,
+        revision: this.cursor,
+      },
+      'gateway agent running',
+    );
   }
 
   async stop(): Promise<void> {
@@ -170,7 +249,7 @@ export class GatewayAgent {
     this.o.api.close?.();
     await this.queue.onIdle();
     if (this.altPorts.length > 0) await this.o.portRedirects!.removeRedirects(this.o.interfaceName).catch((err) => this.o.log.warn({ err: errText(err) }, 'removing the alternate-port rules failed'));
-    await this.o.backend.close();
+    for (const l of this.lanes) await l.backend.close();
   }
 
   private get altPorts(): readonly number[] {
@@ -256,15 +335,74 @@ export class GatewayAgent {
     }
   }
 
-  private async register(): Promise<GatewayRegistration> {
-    const { token, endpoint, egressIps, log } = this.o;
+  /** Every lane's key pair (made here on first start, never sent) and public parameters (drawn once, then persisted). */
+  private async laneKeysAndParams(): Promise<LaneKeys> {
+    const out: LaneKeys = new Map();
+    out.set(0, { keys: this.keys, params: null });
+    for (const l of this.o.lanes ?? []) {
+      if (out.has(l.lane) || l.lane < 1) throw new DammError('config_invalid', `Lane ${l.lane} is given twice or is lane 0 (the agent's own interface).`);
+      const key = await this.state.privateKey(l.lane);
+      if (key.created) this.o.log.info({ lane: l.lane, publicKey: key.publicKey }, "generated the lane's own key pair (private key stays in the state directory)");
+      let params: AwgParams | null = null;
+      if (l.protocol !== 'wireguard') {
+        if (!l.makeParams || !l.checkParams) throw new DammError('config_invalid', `Lane ${l.lane} speaks ${l.protocol} and needs its parameter generator.`);
+        const p = await this.state.laneParams(l.lane, l.makeParams, l.checkParams);
+        if (p.created) this.o.log.info({ lane: l.lane }, "drew the lane's door parameters (persisted in the state directory)");
+        params = p.params;
+      }
+      out.set(l.lane, { keys: { privateKey: key.privateKey, publicKey: key.publicKey }, params });
+    }
+    return out;
+  }
+
+  /** Lane runtimes from the options and the registration's lane-0 prefixes. */
+  private buildLanes(laneKeys: LaneKeys): Lane[] {
+    const base = { ipv4Cidr: this.reg.tunnel.ipv4Cidr, ipv6Prefix: this.reg.tunnel.ipv6Prefix };
+    const make = (lane: number, o: Omit<Lane, 'lane' | 'keys' | 'params' | 'pools' | 'tunnel' | 'meter'>): Lane => {
+      const prefixes = lanePools(base, lane);
+      const pools = parsePools(prefixes);
+      const gw = gatewayAddresses(pools);
+      const k = laneKeys.get(lane)!;
+      return { lane, ...o, keys: k.keys, params: k.params, pools, tunnel: { ...prefixes, gatewayIpv4: gw.ipv4, gatewayIpv6: gw.ipv6 }, meter: new Meter() };
+    };
+    const lanes = [
+      make(0, {
+        protocol: 'wireguard',
+        tier: 'T0',
+        interfaceName: this.o.interfaceName,
+        listenPort: this.o.listenPort,
+        ports: [this.o.endpoint.port, ...this.altPorts],
+        backend: this.o.backend,
+      }),
+    ];
+    for (const l of [...(this.o.lanes ?? [])].sort((a, b) => a.lane - b.lane)) {
+      lanes.push(make(l.lane, { protocol: l.protocol, tier: l.tier, interfaceName: l.interfaceName, listenPort: l.listenPort, ports: [l.endpointPort ?? l.listenPort], backend: l.backend }));
+    }
+    return lanes;
+  }
+
+  /** The doors as the control plane registers them (core/lane-doors.ts): lane 0 on the endpoint port and the alternates, each other lane on its port. */
+  private doors(laneKeys: LaneKeys): GatewayLaneDoor[] {
+    const host = this.o.endpoint.host;
+    const lane0Ports = [this.o.endpoint.port, ...this.altPorts];
+    const others = [...(this.o.lanes ?? [])].sort((a, b) => a.lane - b.lane);
+    return [
+      { lane: 0, protocol: 'wireguard', tier: 'T0', publicKey: laneKeys.get(0)!.keys.publicKey, params: null, endpoints: lane0Ports.map((port) => ({ host, port })) },
+      ...others.map((l) => ({
+        lane: l.lane,
+        protocol: l.protocol,
+        tier: l.tier,
+        publicKey: laneKeys.get(l.lane)!.keys.publicKey,
+        params: laneKeys.get(l.lane)!.params,
+        endpoints: [{ host, port: l.endpointPort ?? l.listenPort }],
+      })),
+    ];
+  }
+
+  private async register(laneKeys: LaneKeys): Promise<GatewayRegistration> {
+    const { token, egressIps, log } = this.o;
     if (!token) throw new DammError('invalid_argument', 'This gateway is not registered yet: pass its one-time token (--token or DAMM_GATEWAY_TOKEN).');
-    const r = await this.o.api.register({
-      registrationToken: token,
-      wgPublicKey: this.keys.publicKey,
-      endpoints: [endpoint.port, ...this.altPorts].map((port) => ({ tier: 'T0' as const, host: endpoint.host, port })),
-      egressIps,
-    });
+    const r = await this.o.api.register({ registrationToken: token, doors: this.doors(laneKeys), egressIps });
     const reg: GatewayRegistration = {
       controlPlane: this.o.controlPlane,
       gatewayId: r.gatewayId,
@@ -275,16 +413,49 @@ export class GatewayAgent {
       registeredAt: this.o.clock.now().toISOString(),
     };
     await this.state.saveRegistration(reg);
-    log.info({ gatewayId: r.gatewayId, scope: r.scope }, 'registered with the control plane (credential stored in the state directory)');
+    log.info({ gatewayId: r.gatewayId, scope: r.scope, lanes: r.lanes.map((l) => l.lane) }, 'registered with the control plane (credential stored in the state directory)');
     return reg;
   }
 
-  private async setUpInterface(): Promise<void> {
-    await this.o.backend.configureInterface({ privateKey: this.keys.privateKey, listenPort: this.o.listenPort });
+  /**
+   * States the doors to the control plane (PUT doors). A refusal stops the
+   * start (the operator must fix the doors); an unreachable control plane does
+   * not: the agent serves its peers and the heartbeat tries again.
+   */
+  private async stateDoors(atStart: boolean): Promise<void> {
+    const laneKeys: LaneKeys = new Map(this.lanes.map((l) => [l.lane, { keys: l.keys, params: l.params }]));
+    try {
+      const r = await this.o.api.updateDoors({ doors: this.doors(laneKeys) });
+      this.doorsStated = true;
+      if (r.changed) this.o.log.info({ lanes: r.lanes.map((l) => l.lane) }, 'doors changed since the last start; the control plane lists them in its next catalog');
+    } catch (err) {
+      if (!(err instanceof Unreachable)) {
+        if (atStart) this.o.api.close?.(); // not starting: let go of the control plane's connections
+        throw err;
+      }
+      this.o.log.warn({ err: err.message }, 'control plane unreachable; stating the doors again with the next heartbeat');
+    }
+  }
+
+  /** Lane 0's peer specs as lane `l` holds them: the same keys, addresses at the same offsets in its prefixes. */
+  private forLane(l: Lane, peers: readonly PeerSpec[]): PeerSpec[] {
+    if (l.lane === 0) return [...peers];
+    const lane0 = this.lanes[0]!.pools;
+    return peers.map((p) => ({ ...p, allowedIps: mapToLane(lane0, l.pools, p.allowedIps) }));
+  }
+
+  private async setUpInterfaces(): Promise<void> {
+    for (const l of this.lanes) await this.setUpLane(l);
+  }
+
+  private async setUpLane(l: Lane): Promise<void> {
+    await l.backend.configureInterface({ privateKey: l.keys.privateKey, listenPort: l.listenPort, ...(l.params ? { awg: l.params } : {}) });
     if (this.o.host) {
-      const t = this.reg.tunnel;
-      await this.o.host.configureAddresses(this.o.interfaceName, withPrefix(t.gatewayIpv4, t.ipv4Cidr), withPrefix(t.gatewayIpv6, t.ipv6Prefix));
-      if (this.o.nat) await this.o.host.enableNat(this.o.interfaceName, t, this.o.egressInterface);
+      const t = l.tunnel;
+      // An AmneziaWG interface's tunnel MTU is WireGuard's less the S4 padding every data packet carries (clients use the same).
+      const mtu = l.params ? awgTunnelMtu(l.params) : undefined;
+      await this.o.host.configureAddresses(l.interfaceName, withPrefix(t.gatewayIpv4, t.ipv4Cidr), withPrefix(t.gatewayIpv6, t.ipv6Prefix), mtu);
+      if (this.o.nat) await this.o.host.enableNat(l.interfaceName, t, this.o.egressInterface);
     }
   }
 
@@ -383,28 +554,46 @@ export class GatewayAgent {
     if (this.state.journalIsLarge()) await this.persistSnapshot();
   }
 
+  /** The same change on every lane; one lane failing does not keep it from the others. */
   private async applyDelta(delta: PeerDelta, why: string): Promise<void> {
-    try {
-      const r = await this.o.backend.applyPeers({ upsert: [...delta.upsert.values()], remove: [...delta.remove] });
-      this.o.log.debug({ why, upserted: r.upserted, removed: r.removed }, 'peers applied');
-    } catch (err) {
-      // The desired set still holds the truth; the next repair retries what did not take.
-      this.o.log.error({ err: errText(err), details: isDammError(err) ? err.details : undefined }, 'applying peers failed; will repair');
-      setTimeout(() => void this.queue.add(() => this.repair('after-error')).catch(() => {}), 1000).unref();
+    let failed = false;
+    for (const l of this.lanes) {
+      try {
+        const changes: PeerChanges = { upsert: this.forLane(l, [...delta.upsert.values()]), remove: [...delta.remove] };
+        const r = await l.backend.applyPeers(changes);
+        this.o.log.debug({ why, lane: l.lane, upserted: r.upserted, removed: r.removed }, 'peers applied');
+      } catch (err) {
+        // The desired set still holds the truth; the next repair retries what did not take.
+        this.o.log.error({ err: errText(err), lane: l.lane, details: isDammError(err) ? err.details : undefined }, 'applying peers failed; will repair');
+        failed = true;
+      }
     }
+    if (failed) setTimeout(() => void this.queue.add(() => this.repair('after-error')).catch(() => {}), 1000).unref();
   }
 
-  /** Full comparison of the interface with the desired set; fixes whatever differs (also a restarted daemon). */
+  /** Full comparison of every lane's interface with the desired set; fixes whatever differs (also a restarted daemon). */
   private async repair(why: string): Promise<void> {
-    const st = await this.o.backend.listPeers();
-    if (st.publicKey !== this.keys.publicKey || (this.o.listenPort !== 0 && st.listenPort !== this.o.listenPort)) {
-      this.o.log.warn({ why }, 'interface lost its key or port (daemon restarted?); configuring it again');
-      await this.setUpInterface();
+    const peers = this.desired.peers();
+    let firstError: unknown = null;
+    for (const l of this.lanes) {
+      try {
+        const st = await l.backend.listPeers();
+        const drift = interfaceDrift(st, { publicKey: l.keys.publicKey, listenPort: l.listenPort, ...(l.params ? { awg: l.params } : {}) });
+        if (drift.length > 0) {
+          this.o.log.warn({ why, lane: l.lane, interface: l.interfaceName, drift }, 'interface lost its key, port or parameters (daemon restarted?); configuring it again');
+          await this.setUpLane(l);
+        }
+        const r = await l.backend.replacePeers(this.forLane(l, peers));
+        if (why !== 'start' && why !== 'snapshot' && (r.upserted > 0 || r.removed > 0)) {
+          this.o.log.warn({ why, lane: l.lane, upserted: r.upserted, removed: r.removed }, 'drift repaired: the interface differed from the desired set');
+        }
+      } catch (err) {
+        // One broken lane must not keep the others from being repaired.
+        this.o.log.error({ why, lane: l.lane, err: errText(err) }, 'repairing the lane failed');
+        firstError ??= err;
+      }
     }
-    const r = await this.o.backend.replacePeers(this.desired.peers());
-    if (why !== 'start' && why !== 'snapshot' && (r.upserted > 0 || r.removed > 0)) {
-      this.o.log.warn({ why, upserted: r.upserted, removed: r.removed }, 'drift repaired: the interface differed from the desired set');
-    }
+    if (firstError) throw firstError;
   }
 
   private async expireDue(): Promise<void> {
@@ -419,26 +608,55 @@ export class GatewayAgent {
     });
   }
 
+  /** Every lane read back once: counters into its meter, and its health. */
+  private async observeLanes(): Promise<{ lane: number; up: boolean; listening: boolean; peers: number }[]> {
+    return this.queue.add(async () => {
+      const health = [];
+      for (const l of this.lanes) {
+        try {
+          const st = await l.backend.listPeers();
+          l.meter.observe(st.peers.map((p) => ({ publicKey: p.publicKey, rxBytes: p.rxBytes, txBytes: p.txBytes })));
+          const drift = interfaceDrift(st, { publicKey: l.keys.publicKey, listenPort: l.listenPort, ...(l.params ? { awg: l.params } : {}) });
+          health.push({
+            lane: l.lane,
+            // Up: the daemon answers with this lane's key (and, for AmneziaWG, its parameters: otherwise clients' packets are not understood).
+            up: !drift.includes('private_key') && !drift.includes('awg'),
+            listening: l.listenPort === 0 ? st.listenPort > 0 : st.listenPort === l.listenPort,
+            peers: st.peers.length,
+          });
+        } catch (err) {
+          this.o.log.warn({ lane: l.lane, interface: l.interfaceName, err: errText(err) }, 'lane read-back failed; reporting it down');
+          health.push({ lane: l.lane, up: false, listening: false, peers: 0 });
+        }
+      }
+      return health;
+    });
+  }
+
   private async sendHeartbeat(): Promise<void> {
+    if (!this.doorsStated) await this.stateDoors(false).catch((err) => this.o.log.warn({ err: errText(err) }, 'stating the doors failed'));
+    const doors = await this.observeLanes();
     if (!this.inflight) {
-      const st = await this.queue.add(() => this.o.backend.listPeers());
-      this.meter.observe(st.peers.map((p) => ({ publicKey: p.publicKey, rxBytes: p.rxBytes, txBytes: p.txBytes })));
       // Increasing across restarts even if meter.json were lost.
       this.seq = Math.max(this.seq + 1, Date.now());
-      this.inflight = { seq: this.seq, peers: this.meter.report(MAX_HEARTBEAT_PEERS) };
+      const perLane = Math.floor(MAX_HEARTBEAT_PEERS / this.lanes.length);
+      const byLane = new Map(this.lanes.map((l) => [l.lane, l.meter.report(perLane)]));
+      this.inflight = { seq: this.seq, peers: sumOverLanes(byLane.values()), byLane };
     }
     // A heartbeat whose answer was lost is resent exactly (same seq, same deltas): the control plane counts it once.
     const hb = this.inflight;
     try {
-      await this.o.api.heartbeat({ seq: hb.seq, peers: hb.peers });
+      await this.o.api.heartbeat({ seq: hb.seq, peers: hb.peers, doors });
       this.reachable.succeeded();
     } catch (err) {
       if (!(err instanceof Unreachable)) this.o.log.warn({ err: errText(err) }, 'heartbeat refused');
       return;
     }
-    this.meter.acknowledge(hb.peers);
+    for (const l of this.lanes) l.meter.acknowledge(hb.byLane.get(l.lane) ?? []);
     this.inflight = null;
-    await this.state.saveMeter(this.seq, this.meter.toJSON());
+    const lanes: Record<string, unknown> = {};
+    for (const l of this.lanes) if (l.lane !== 0) lanes[String(l.lane)] = l.meter.toJSON();
+    await this.state.saveMeter(this.seq, this.lanes[0]!.meter.toJSON(), lanes);
   }
 
   /** For tests: run one drift repair now. */

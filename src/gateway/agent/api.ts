@@ -5,7 +5,7 @@
  * logged.
  */
 import type { Static } from '@sinclair/typebox';
-import { RegisterGatewayResponse, type RegisterGatewayRequest } from '../../core/api-schemas.js';
+import { RegisterGatewayResponse, UpdateDoorsResponse, type RegisterGatewayRequest, type UpdateDoorsRequest } from '../../core/api-schemas.js';
 import { FeedResponse, HeartbeatResponse, SnapshotResponse, type HeartbeatRequest } from '../../core/feed-api.js';
 import { DammError } from '../../core/errors.js';
 import { HttpClient, Unreachable } from '../../client/http.js';
@@ -21,6 +21,8 @@ export interface ControlPlaneApi {
   feed(after: number, waitSeconds: number, signal?: AbortSignal): Promise<Static<typeof FeedResponse>>;
   snapshot(signal?: AbortSignal): Promise<Static<typeof SnapshotResponse>>;
   heartbeat(body: HeartbeatRequest): Promise<Static<typeof HeartbeatResponse>>;
+  /** PUT /v1/gateways/{id}/doors: states this gateway's doors (at every start). */
+  updateDoors(body: UpdateDoorsRequest): Promise<Static<typeof UpdateDoorsResponse>>;
   /** GET /v1/trust/root/{n}.json: the root envelope (unverified: the caller verifies), or null past the end of the chain. */
   fetchRoot?(version: number): Promise<unknown | null>;
   close?(): void;
@@ -67,6 +69,10 @@ export class HttpControlPlaneApi implements ControlPlaneApi {
 
   async heartbeat(body: HeartbeatRequest) {
     return this.http.call('POST', `/v1/gateways/${this.gatewayId}/heartbeat`, { schema: HeartbeatResponse, ...this.auth(), body });
+  }
+
+  async updateDoors(body: UpdateDoorsRequest) {
+    return this.http.call('PUT', `/v1/gateways/${this.gatewayId}/doors`, { schema: UpdateDoorsResponse, ...this.auth(), body });
   }
 
   async fetchRoot(version: number): Promise<unknown | null> {

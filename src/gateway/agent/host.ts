@@ -15,8 +15,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { DammError } from '../../core/errors.js';
 
 export interface HostOps {
-  /** Assign the gateway's tunnel addresses and bring the link up. */
-  configureAddresses(ifname: string, v4: string, v6: string): Promise<void>;
+  /** Assign the gateway's tunnel addresses, set the link's MTU when given, and bring the link up. */
+  configureAddresses(ifname: string, v4: string, v6: string, mtu?: number): Promise<void>;
   /** Masquerade the pool's traffic leaving through any other interface (or `egressInterface`). */
   enableNat(ifname: string, pools: { ipv4Cidr: string; ipv6Prefix: string }, egressInterface?: string): Promise<void>;
   /** Create a kernel WireGuard interface if it does not exist. */
@@ -118,12 +118,13 @@ export function systemPortRedirects(log: Logger): PortRedirectOps {
 
 export function systemHostOps(log: Logger): HostOps {
   return {
-    async configureAddresses(ifname, v4, v6) {
+    async configureAddresses(ifname, v4, v6, mtu) {
       // `replace` is idempotent: restarts do not fail on an existing address.
       await must('ip', ['address', 'replace', v4, 'dev', ifname]);
       await must('ip', ['-6', 'address', 'replace', v6, 'dev', ifname]).catch((err: Error) =>
         log.warn({ err: err.message }, 'IPv6 tunnel address not set (IPv6 disabled on this host?)'),
       );
+      if (mtu !== undefined) await must('ip', ['link', 'set', 'dev', ifname, 'mtu', String(mtu)]);
       await must('ip', ['link', 'set', 'dev', ifname, 'up']);
     },
 

@@ -97,3 +97,25 @@ export class Meter {
     return m;
   }
 }
+
+/**
+ * One heartbeat's peers from every lane's report: a device is one peer key on
+ * several interfaces, so its bytes are summed over its lanes (the control
+ * plane meters devices, not doors). Each lane's own report is what that
+ * lane's Meter acknowledges.
+ */
+export function sumOverLanes(reports: Iterable<readonly MeterReport[]>): MeterReport[] {
+  const byKey = new Map<string, MeterReport>();
+  for (const report of reports) {
+    for (const r of report) {
+      const cur = byKey.get(r.publicKey);
+      if (cur) {
+        cur.rxDelta += r.rxDelta;
+        cur.txDelta += r.txDelta;
+      } else {
+        byKey.set(r.publicKey, { ...r });
+      }
+    }
+  }
+  return [...byKey.values()];
+}

@@ -6,7 +6,7 @@
 export type GatewaySettingKey =
   | 'controlPlane' | 'token' | 'tokenFile' | 'interface' | 'listenPort' | 'altPorts' | 'endpoint' | 'egressIps' | 'stateDir' | 'backend'
   | 'uapiSocketDir' | 'nat' | 'egressInterface' | 'manageAddresses' | 'reconcileIntervalSeconds' | 'heartbeatIntervalSeconds'
-  | 'rootSha256' | 'rootFile' | 'logLevel';
+  | 'rootSha256' | 'rootFile' | 'logLevel' | 'wgLanePort' | 'wgLaneInterface' | 'awgPort' | 'awgInterface' | 'awgSocketDir';
 
 export const GATEWAY_DEFAULTS = {
   interface: 'wg0',
@@ -19,7 +19,19 @@ export const GATEWAY_DEFAULTS = {
   reconcileIntervalSeconds: 30,
   heartbeatIntervalSeconds: 30,
   logLevel: 'info',
+  wgLaneInterface: 'wg2',
+  awgInterface: 'awg0',
+  awgSocketDir: '/var/run/amneziawg',
 } as const;
+
+/**
+ * Lane numbers are part of a gateway's addressing (lane k's tunnel prefixes
+ * are the pools shifted by k blocks), so each kind of extra interface keeps
+ * its own lane whatever else runs: AmneziaWG is lane 1, the second plain
+ * WireGuard interface lane 2.
+ */
+export const LANE_AMNEZIAWG = 1;
+export const LANE_SECOND_WIREGUARD = 2;
 
 /** Every setting: its flag, its environment variable, and how the variable's text is read (the schema then checks it). */
 export const GATEWAY_SETTINGS: Record<GatewaySettingKey, { flag: string; env: string; parse: (v: string) => unknown }> = {
@@ -42,6 +54,11 @@ export const GATEWAY_SETTINGS: Record<GatewaySettingKey, { flag: string; env: st
   rootSha256: { flag: '--root-sha256', env: 'DAMM_ROOT_SHA256', parse: String },
   rootFile: { flag: '--root-file', env: 'DAMM_ROOT_FILE', parse: String },
   logLevel: { flag: '--log-level', env: 'DAMM_LOG_LEVEL', parse: String },
+  wgLanePort: { flag: '--wg-lane-port', env: 'DAMM_GATEWAY_WG_LANE_PORT', parse: integer },
+  wgLaneInterface: { flag: '--wg-lane-interface', env: 'DAMM_GATEWAY_WG_LANE_INTERFACE', parse: String },
+  awgPort: { flag: '--awg-port', env: 'DAMM_GATEWAY_AWG_PORT', parse: integer },
+  awgInterface: { flag: '--awg-interface', env: 'DAMM_GATEWAY_AWG_INTERFACE', parse: String },
+  awgSocketDir: { flag: '--awg-socket-dir', env: 'DAMM_GATEWAY_AWG_SOCKET_DIR', parse: String },
 };
 
 /** A canonical decimal integer, or the text itself (which the schema then refuses with its own message). */

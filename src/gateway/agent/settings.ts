@@ -40,6 +40,13 @@ export const GatewaySettingsSchema = Type.Object(
     rootSha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
     rootFile: Type.Optional(Type.String({ minLength: 1 })),
     logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))),
+    // A second plain WireGuard interface (lane 2, its own key and prefixes, a T0 door on this port).
+    wgLanePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    wgLaneInterface: Type.String({ pattern: '^[A-Za-z0-9_.=+-]{1,15}$' }),
+    // An AmneziaWG door (lane 1, T1): amneziawg-go's interface, driven over its UAPI socket.
+    awgPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    awgInterface: Type.String({ pattern: '^[A-Za-z0-9_.=+-]{1,15}$' }),
+    awgSocketDir: Type.String({ minLength: 1 }),
   },
   { additionalProperties: false },
 );
@@ -73,6 +80,24 @@ export function gatewaySettingsFrom(flags: Partial<Record<Key, unknown>>, env: N
   if (twice !== undefined) throw new DammError('config_invalid', `--alt-port (env DAMM_GATEWAY_ALT_PORTS) names port ${twice} twice.`);
   if (alt.includes(merged.listenPort as number)) {
     throw new DammError('config_invalid', `--alt-port (env DAMM_GATEWAY_ALT_PORTS) ${merged.listenPort as number} is the listen port itself; name only other ports.`);
+  }
+  // Every interface its own port and name.
+  const taken = new Map<number, string>([[merged.listenPort as number, '--listen-port'], ...alt.map((p): [number, string] => [p, '--alt-port'])]);
+  const names = new Map<string, string>([[merged.interface as string, '--interface']]);
+  for (const [portKey, nameKey] of [['wgLanePort', 'wgLaneInterface'], ['awgPort', 'awgInterface']] as const) {
+    const port = merged[portKey] as number | undefined;
+    if (port === undefined) continue;
+    const { flag, env } = GATEWAY_SETTINGS[portKey];
+    const other = taken.get(port);
+    if (other) throw new DammError('config_invalid', `${flag} (env ${env}) ${port} is already ${other}; each interface needs its own port.`);
+    taken.set(port, flag);
+    const name = merged[nameKey] as string;
+    const otherName = names.get(name);
+    if (otherName) throw new DammError('config_invalid', `${GATEWAY_SETTINGS[nameKey].flag} (env ${GATEWAY_SETTINGS[nameKey].env}) ${name} is already ${otherName}; name another interface.`);
+    names.set(name, GATEWAY_SETTINGS[nameKey].flag);
+  }
+  if (merged.awgPort !== undefined && merged.backend !== 'uapi') {
+    throw new DammError('config_invalid', '--awg-port (env DAMM_GATEWAY_AWG_PORT) needs --backend uapi: AmneziaWG runs in amneziawg-go, which kernel WireGuard cannot replace.');
   }
   if (merged.egressInterface !== undefined && merged.nat !== true) {
     throw new DammError('config_invalid', '--egress-interface (env DAMM_GATEWAY_EGRESS_INTERFACE) only applies with --nat (env DAMM_GATEWAY_NAT).');

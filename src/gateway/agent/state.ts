@@ -1,7 +1,10 @@
 /**
  * The agent's state directory (mode 0700; every file 0600):
  *   gateway.json        registration: id, credential, scope, tunnel, admission keys
- *   wg-private.key      the gateway's WireGuard private key, made here, never sent
+ *   wg-private.key      lane 0's WireGuard private key, made here, never sent
+ *   wg-private-lane<k>.key  lane k's (each interface has its own key pair)
+ *   door-params-lane<k>.json  lane k's public door parameters (AmneziaWG), made
+ *                       once so the catalog and every client config stay valid
  *   sealing-private.key the gateway's X25519 key that opens sealed proxy credentials, made here, never sent
  *   feed.snapshot.json  desired records + revocation tombstones at a revision
  *   feed.journal        feed batches applied since that snapshot, one JSON line each
@@ -93,9 +96,9 @@ export class StateDir {
     await writeFileDurably(this.file('gateway.json'), `${JSON.stringify(reg, null, 2)}\n`);
   }
 
-  /** The gateway's WireGuard private key: loaded, or generated here on first start (X25519). */
-  privateKey(): Promise<{ privateKey: string; publicKey: string; created: boolean }> {
-    return this.x25519KeyFile('wg-private.key');
+  /** A lane's WireGuard private key: loaded, or generated here on first start (X25519). Lane 0's file keeps its old name. */
+  privateKey(lane = 0): Promise<{ privateKey: string; publicKey: string; created: boolean }> {
+    return this.x25519KeyFile(lane === 0 ? 'wg-private.key' : `wg-private-lane${lane}.key`);
   }
 
   /**
@@ -169,19 +172,44 @@ export class StateDir {
     this.journalBytes = 0;
   }
 
-  async loadMeter(): Promise<{ seq: number; counters: unknown }> {
+  /**
+   * A lane's public door parameters: the persisted ones (checked by `check`),
+   * or `make()`'s, written create-only on first start. They are signed into
+   * the catalog and into every client's config, so they never change by
+   * themselves across restarts.
+   */
+  async laneParams<T>(lane: number, make: () => T, check: (v: unknown) => T): Promise<{ params: T; created: boolean }> {
+    const file = this.file(`door-params-lane${lane}.json`);
+    const existing = await readIfExists(file);
+    if (existing !== null) {
+      let value: unknown;
+      try {
+        value = JSON.parse(existing);
+      } catch (cause) {
+        throw new DammError('config_invalid', `${file} is not valid JSON; delete it to draw new door parameters (clients then need new configs).`, { cause });
+      }
+      return { params: check(value), created: false };
+    }
+    const params = check(make());
+    await writeFileDurably(file, `${JSON.stringify(params, null, 2)}\n`, { onExisting: 'create' });
+    return { params, created: true };
+  }
+
+  /** Heartbeat sequence and per-lane counters ("counters" is lane 0's, as before lanes existed). */
+  async loadMeter(): Promise<{ seq: number; counters: unknown; lanes: Record<string, unknown> }> {
     const text = await readIfExists(this.file('meter.json'));
-    if (text === null) return { seq: 0, counters: {} };
+    if (text === null) return { seq: 0, counters: {}, lanes: {} };
     try {
-      const v = JSON.parse(text) as { seq?: unknown; counters?: unknown };
-      return { seq: typeof v.seq === 'number' ? v.seq : 0, counters: v.counters ?? {} };
+      const v = JSON.parse(text) as { seq?: unknown; counters?: unknown; lanes?: unknown };
+      const lanes = typeof v.lanes === 'object' && v.lanes !== null && !Array.isArray(v.lanes) ? (v.lanes as Record<string, unknown>) : {};
+      return { seq: typeof v.seq === 'number' ? v.seq : 0, counters: v.counters ?? {}, lanes };
     } catch {
-      return { seq: 0, counters: {} };
+      return { seq: 0, counters: {}, lanes: {} };
     }
   }
 
-  async saveMeter(seq: number, counters: unknown): Promise<void> {
-    await writeFileDurably(this.file('meter.json'), JSON.stringify({ seq, counters }));
+  async saveMeter(seq: number, counters: unknown, lanes: Record<string, unknown> = {}): Promise<void> {
+    await writeFileDurably(this.file('meter.json'), JSON.stringify({ seq, counters, lanes }));
   }
 }
 
