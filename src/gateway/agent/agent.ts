@@ -348,18 +348,43 @@ export class GatewayAgent {
     }
   }
 
+  /**
+   * Takes the scope's full record set as a stream and verifies it batch by
+   * batch into a set of its own; the set in force, the cursor and the state
+   * directory change only after the stream ended with a trailer that adds up.
+   * A stream cut off (or inconsistent) throws out of the loop: nothing taken,
+   * the feed loop retries. The agent holds one verified copy of the records,
+   * never the answer's text.
+   */
   private async takeSnapshot(): Promise<void> {
     const snap = await this.o.api.snapshot(this.abort.signal);
+    const next = new DesiredSet(this.trustFor(), this.o.ed);
+    next.restoreTombstones(this.desired.tombstoneList());
+    const now = this.o.clock.now();
+    const delta = emptyDelta(); // the interface is compared in full below; this only collects what apply reports
+    let rootChecked = false;
+    let received = 0;
+    for await (const batch of snap.batches) {
+      for (const rec of batch) {
+        const ev: RawEvent = { deviceId: rec.deviceId, kind: 'upsert', envelope: rec.envelope };
+        let refusal = next.apply(ev, now, delta);
+        // A signature refused under a pin: the admission key may have been rotated a moment ago; walk the root chain once.
+        if (refusal?.reason === 'bad_signature' && this.pinned && !rootChecked) {
+          rootChecked = true;
+          if (await this.pinned.update('signature refused')) refusal = next.apply(ev, now, delta);
+        }
+        this.logRefusal(refusal, rec.revision);
+      }
+      received += batch.length;
+      delta.upsert.clear();
+      delta.remove.clear();
+    }
     await this.queue.add(async () => {
-      const now = this.o.clock.now();
-      const delta = emptyDelta();
-      this.desired.clear(delta);
-      const batch = { rootChecked: false };
-      for (const rec of snap.records) this.logRefusal(await this.applyEvent({ deviceId: rec.deviceId, kind: 'upsert', envelope: rec.envelope }, now, delta, batch), rec.revision);
+      this.desired = next;
       this.cursor = snap.revision;
       await this.repair('snapshot');
       await this.persistSnapshot();
-      this.o.log.info({ peers: this.desired.size, revision: snap.revision }, 'snapshot applied');
+      this.o.log.info({ peers: this.desired.size, records: received, revision: snap.revision }, 'snapshot applied');
     });
   }
 
