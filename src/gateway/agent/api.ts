@@ -45,7 +45,15 @@ export class HttpControlPlaneApi implements ControlPlaneApi {
   gatewayId: string | null = null;
   credential: string | null = null;
 
-  constructor(baseUrl: string, timeoutMs = 15_000) {
+  /**
+   * `snapshotBatch`: snapshot records handed on per batch (verified, then
+   * applied as one backend request while the next batch is verified).
+   */
+  constructor(
+    baseUrl: string,
+    timeoutMs = 15_000,
+    private readonly snapshotBatch = 1000,
+  ) {
     this.http = new HttpClient(baseUrl, { timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES });
   }
 
@@ -71,7 +79,7 @@ export class HttpControlPlaneApi implements ControlPlaneApi {
 
   async snapshot(signal?: AbortSignal): Promise<SnapshotStream> {
     const r = await this.http.stream('GET', `/v1/gateways/${this.gatewayId}/snapshot`, { ...this.auth(), timeoutMs: SNAPSHOT_IDLE_TIMEOUT_MS, ...(signal ? { signal } : {}) });
-    return readSnapshotStream(r.body);
+    return readSnapshotStream(r.body, { batchSize: this.snapshotBatch });
   }
 
   async heartbeat(body: HeartbeatRequest) {
