@@ -28,11 +28,9 @@ async function* snapshotLines(cursor: SnapshotCursor, log: FastifyBaseLogger): A
   let count = 0;
   try {
     yield `{"revision":${cursor.revision}}\n`;
-    for (let rows = await cursor.next(SNAPSHOT_FETCH_ROWS); rows.length > 0; rows = await cursor.next(SNAPSHOT_FETCH_ROWS)) {
-      let text = '';
-      for (const r of rows) text += `{"revision":${r.revision},"deviceId":"${r.deviceId}","envelope":${r.envelopeText}}\n`;
-      count += rows.length;
-      yield text;
+    for (let b = await cursor.next(SNAPSHOT_FETCH_ROWS); b.count > 0; b = await cursor.next(SNAPSHOT_FETCH_ROWS)) {
+      count += b.count;
+      yield b.text;
     }
   } catch (err) {
     log.warn({ err: err instanceof Error ? err.message : String(err), revision: cursor.revision, sent: count }, 'snapshot stream failed; cutting the connection');
