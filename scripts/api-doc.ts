@@ -92,6 +92,14 @@ export function renderApiDoc(doc: any): string {
       const ok = codes.find((c) => c.startsWith('2'));
       const okSchema = ok ? (op.responses[ok].content?.['application/json']?.schema as Schema | undefined) : undefined;
       if (okSchema?.properties) out.push(`${ok} body:`, '', '| field | type | required | notes |', '|---|---|---|---|', ...fields(okSchema), '');
+      // A streamed answer (the gateway snapshot): one JSON object per line, each of one of these shapes.
+      const lines = ok ? (op.responses[ok].content?.['application/x-ndjson']?.schema as Schema | undefined) : undefined;
+      if (lines) {
+        out.push(`${ok} body: \`application/x-ndjson\`, one JSON object per line. ${lines.description ?? ''}`.trimEnd(), '');
+        for (const [i, line] of (lines.anyOf ?? [lines]).entries()) {
+          out.push(`Line shape ${i + 1}:`, '', '| field | type | required | notes |', '|---|---|---|---|', ...fields(line), '');
+        }
+      }
     }
   }
   return `${out.join('\n').trimEnd()}\n`;

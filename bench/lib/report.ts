@@ -141,7 +141,7 @@ export async function writeReport(dir: string, all: BenchResult[], meta: Meta): 
     L.push(`| idle after start | ${n(s.idle.lastMB, 1)} MB |`);
     L.push(`| ${s.underLoad.enrollments.toLocaleString('en')} enrollments, 16 clients (${n(s.underLoad.throughputPerS, 0)}/s) | peak ${n(s.underLoad.peakMB, 1)} MB, mean ${n(s.underLoad.meanMB, 1)} MB |`);
     L.push(`| idle after the load | ${n(s.idleAfterLoad.lastMB, 1)} MB |`);
-    if (s.snapshot) L.push(`| serving the gateway snapshot (${n(s.snapshot.bytes / 2 ** 20, 1)} MB JSON in ${n(s.snapshot.ms, 0)} ms) | peak ${n(s.snapshot.rss.peakMB, 1)} MB, ${n(s.snapshot.rss.afterMB, 1)} MB after |`);
+    if (s.snapshot) L.push(`| serving the gateway snapshot (${n(s.snapshot.bytes / 2 ** 20, 1)} MB answer in ${n(s.snapshot.ms, 0)} ms) | peak ${n(s.snapshot.rss.peakMB, 1)} MB, ${n(s.snapshot.rss.afterMB, 1)} MB after |`);
     L.push('');
   }
   const doors = by.get('door-throughput');

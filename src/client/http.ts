@@ -150,6 +150,100 @@ export class HttpClient {
     return { server, sentAt, receivedAt };
   }
 
+  /**
+   * A call whose 2xx answer is read as it arrives (a large snapshot): resolves
+   * once the status line came, with the body as chunks. Error answers are read
+   * whole and thrown as call() throws them. The timeout is an idle timeout
+   * (no byte for that long), not a total; the size cap and the signal hold for
+   * the whole body. A body cut off before its end throws Unreachable from the
+   * iteration; leaving the iteration early drops the connection.
+   */
+  async stream(method: string, path: string, o: Omit<CallOptions, 'schema' | 'body'> = {}): Promise<{ headers: http.IncomingHttpHeaders; body: AsyncIterable<Buffer> }> {
+    const what = `${method} ${path.split('?')[0]}`;
+    const url = new URL(path.replace(/^\/+/, ''), this.base);
+    const headers: Record<string, string> = { accept: '*/*' };
+    if (o.token !== undefined) headers['authorization'] = `Bearer ${o.token}`;
+    const idleMs = o.timeoutMs ?? this.timeoutMs;
+    const max = this.maxResponseBytes;
+    const signal = o.signal;
+    const lib = url.protocol === 'https:' ? https : http;
+    if (signal?.aborted) throw abortReason(signal);
+    if (this.closed) throw new Unreachable(`${what}: this client is closed`);
+    let failure: unknown = null;
+    const req = lib.request(url, { method, agent: this.agent, headers });
+    const fail = (err: unknown) => {
+      failure ??= err;
+      req.destroy();
+    };
+    const onAbort = () => fail(abortReason(signal!));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.setTimeout(idleMs, () => fail(new Unreachable(`${what}: nothing from ${this.base.href} for ${idleMs / 1000} s`, { timedOut: true })));
+    const cleanup = () => signal?.removeEventListener('abort', onAbort);
+    let res: http.IncomingMessage;
+    try {
+      res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        req.once('response', resolve);
+        req.once('error', (cause) => reject(failure ?? new Unreachable(`${what}: no answer from ${this.base.href} (${cause.message})`, { cause })));
+        req.once('close', () => reject(failure ?? new Unreachable(`${what}: no answer from ${this.base.href}`)));
+        req.end();
+      });
+    } catch (err) {
+      cleanup();
+      throw err;
+    }
+    req.on('error', () => {}); // later socket errors surface through the body's iteration
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      try {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const c of res as AsyncIterable<Buffer>) {
+          size += c.length;
+          if (size > 1024 * 1024) break; // an error body is small; do not read a huge one
+          chunks.push(c);
+        }
+        let parsed: unknown = null;
+        try {
+          parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          /* a proxy's error page: the status decides */
+        }
+        throw this.refusal(what, { status, headers: res.headers, body: Buffer.alloc(0) }, parsed);
+      } finally {
+        cleanup();
+        req.destroy();
+      }
+    }
+    if (Number(res.headers['content-length']) > max) {
+      cleanup();
+      req.destroy();
+      throw new DammError('internal', `The answer to ${what} is larger than ${max} bytes.`);
+    }
+    const base = this.base.href;
+    async function* body(): AsyncGenerator<Buffer> {
+      let size = 0;
+      let ended = false;
+      try {
+        for await (const c of res as AsyncIterable<Buffer>) {
+          size += c.length;
+          if (size > max) throw new DammError('internal', `The answer to ${what} is larger than ${max} bytes.`);
+          yield c;
+        }
+        ended = true;
+      } catch (err) {
+        if (failure !== null) throw failure;
+        if (err instanceof DammError) throw err;
+        throw new Unreachable(`${what}: the answer from ${base} was cut off after ${size} bytes`, { cause: err });
+      } finally {
+        cleanup();
+        if (!ended) req.destroy();
+      }
+      if (failure !== null) throw failure;
+      if (!res.complete) throw new Unreachable(`${what}: the answer from ${base} was cut off after ${size} bytes`);
+    }
+    return { headers: res.headers, body: body() };
+  }
+
   private refusal(what: string, raw: RawAnswer, parsed: unknown): Error {
     const d = decodeApiError({ status: raw.status, body: parsed, retryAfter: header(raw.headers['retry-after']), requestId: header(raw.headers['x-request-id']) });
     const details = {

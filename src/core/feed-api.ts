@@ -35,12 +35,41 @@ export const FeedResponse = Strict({
 });
 export type FeedResponse = Static<typeof FeedResponse>;
 
-export const SnapshotResponse = Strict({
-  /** The feed revision this snapshot is consistent at. */
-  revision: Type.Integer({ minimum: 0 }),
-  records: Type.Array(Strict({ revision: Type.Integer({ minimum: 1 }), deviceId: Uuid, envelope: SignedEnvelope })),
+/*
+ * The snapshot is NDJSON (`application/x-ndjson`): one JSON object per line,
+ * so both ends handle it a line at a time (a 100k-record scope is ~70 MB;
+ * built or parsed whole it cost the control plane ~430 MB and the agent more).
+ *
+ *   {"revision":R}                                          first line: the revision it is consistent at
+ *   {"revision":r,"deviceId":"…","envelope":{…}}            one line per record, r <= R, in revision order
+ *   {"complete":true,"revision":R,"count":N}               last line: how many records came before it
+ *
+ * A stream that ends without the last line, or whose count or revision does
+ * not match, is incomplete and must be refused whole: the server cuts the
+ * connection when it fails mid-stream, and a proxy may cut it too.
+ */
+export const SNAPSHOT_CONTENT_TYPE = 'application/x-ndjson';
+
+export const SnapshotHeader = Strict({ revision: Type.Integer({ minimum: 0, description: 'First line: the feed revision this snapshot is consistent at; resume the feed after it' }) });
+export type SnapshotHeader = Static<typeof SnapshotHeader>;
+
+export const SnapshotRecord = Strict({ revision: Type.Integer({ minimum: 1 }), deviceId: Uuid, envelope: SignedEnvelope });
+export type SnapshotRecord = Static<typeof SnapshotRecord>;
+
+export const SnapshotTrailer = Strict({
+  complete: Type.Literal(true, { description: 'Last line: the snapshot is complete' }),
+  revision: Type.Integer({ minimum: 0, description: 'The same revision as the first line' }),
+  count: Type.Integer({ minimum: 0, description: 'How many record lines came before this one' }),
 });
-export type SnapshotResponse = Static<typeof SnapshotResponse>;
+export type SnapshotTrailer = Static<typeof SnapshotTrailer>;
+
+/** What the OpenAPI document shows for the snapshot: the three kinds of line. */
+export const SnapshotLine = Type.Union([SnapshotHeader, SnapshotRecord, SnapshotTrailer], {
+  description: 'NDJSON: one of these objects per line; the first line is the header, the last the trailer, records in between.',
+});
+
+/** Longest snapshot line a reader accepts (a record is under 1 KB). */
+export const MAX_SNAPSHOT_LINE_BYTES = 64 * 1024;
 
 export const MAX_HEARTBEAT_PEERS = 10_000;
 

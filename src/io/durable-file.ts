@@ -25,7 +25,10 @@ export interface DurableWriteOptions {
   onExisting?: 'replace' | 'create';
 }
 
-export async function writeFileDurably(file: string, data: string | Uint8Array, opts: DurableWriteOptions = {}): Promise<void> {
+/** A file's contents: whole, or as pieces written one after another (a large file never held as one string). */
+export type FileData = string | Uint8Array | Iterable<string>;
+
+export async function writeFileDurably(file: string, data: FileData, opts: DurableWriteOptions = {}): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     await writeNewFileSynced(tmp, data, opts.mode ?? 0o600);
@@ -47,10 +50,11 @@ export async function writeFileDurably(file: string, data: string | Uint8Array, 
  * closes it: the first step of a durable write, for callers that take the
  * steps one by one (the client trust store, whose tests crash it between them).
  */
-export async function writeNewFileSynced(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeNewFileSynced(file: string, data: FileData, mode = 0o600): Promise<void> {
   const fh = await open(file, 'wx', mode);
   try {
-    await fh.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await fh.writeFile(data);
+    else for (const piece of data) await fh.write(piece);
     await fh.sync();
   } finally {
     await fh.close();

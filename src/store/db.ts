@@ -43,6 +43,11 @@ export function createPool(connectionString: string, max = 10): Db {
   return pool;
 }
 
+/** The connection error a pooled client met, if any (a client with one must be released with it, so the pool drops it). */
+export function connectionError(client: pg.ClientBase): Error | undefined {
+  return connectionErrors.get(client);
+}
+
 // SQLSTATEs that mean "the server went away or will not take us now", not "our query is wrong":
 // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 53300 too_many_connections;
 // class 08 (connection exception) is matched by prefix.
@@ -95,7 +100,7 @@ export async function withClient<T>(db: Db, fn: (client: Tx) => Promise<T>): Pro
     thrown = err;
     throw err;
   } finally {
-    const broken = connectionErrors.get(client) ?? (isStoreUnavailable(thrown) ? (thrown as Error) : unusable.has(client) ? new Error('ROLLBACK failed') : undefined);
+    const broken = connectionError(client) ?? (isStoreUnavailable(thrown) ? (thrown as Error) : unusable.has(client) ? new Error('ROLLBACK failed') : undefined);
     client.release(broken);
   }
 }

@@ -41,8 +41,9 @@
  * Per-device order: every writer locks the device row (or creates it), so two
  * events for one device commit in causal order and get revisions in that order.
  */
-import type { Db, Queryable } from './db.js';
-import { withTx } from './db.js';
+import type { Db, Queryable, Tx } from './db.js';
+import { connectionError, isStoreUnavailable, storeUnavailable, withTx } from './db.js';
+import { DammError } from '../core/errors.js';
 import type { Envelope } from '../core/envelope.js';
 
 /** Advisory lock key of the sequencer ("DFSQ"). */
@@ -151,31 +152,100 @@ export async function readFeed(q: Queryable, scope: string, after: number, limit
   return { expired: false, head, revision, events };
 }
 
-export interface FeedSnapshot {
-  /** The revision this snapshot is consistent at: resume the feed after it. */
-  revision: number;
-  records: { revision: number; deviceId: string; envelope: Envelope }[];
+/**
+ * Each row is already the snapshot's NDJSON line (core/feed-api.ts), built by
+ * Postgres from the stored envelope text: the control plane makes one string
+ * per record and no row objects (measured at 100k records: about the same
+ * RSS as composing the lines in JS, served ~15% faster).
+ */
+const SNAPSHOT_QUERY = `
+  SELECT '{"revision":' || l.revision || ',"deviceId":"' || l.device_id || '","envelope":' || l.envelope::text || E'}\n' AS line
+  FROM (SELECT DISTINCT ON (device_id) device_id, revision, kind, envelope FROM feed_events
+        WHERE scope = $1 AND revision IS NOT NULL AND revision <= $2
+        ORDER BY device_id, revision DESC) l
+  WHERE l.kind = 'upsert'
+  ORDER BY l.revision`;
+
+/**
+ * The latest admission record of every device of a scope whose latest event
+ * is an upsert, read a batch at a time through a server-side cursor.
+ *
+ * Why a cursor in a REPEATABLE READ transaction: a 100k-record scope is
+ * ~70 MB of envelopes; read at once (and parsed, then serialised again) it
+ * took the control plane from ~120 MB to ~550 MB. Here at most one batch is
+ * in memory, and every batch comes from the one snapshot the head revision
+ * was read in, so the records are exactly the scope at `revision` however
+ * long the reader takes (compaction or new events meanwhile change nothing).
+ *
+ * Holds one pooled connection (and a transaction) until close(), which the
+ * caller must call however the read ends; close() is idempotent.
+ */
+export class SnapshotCursor {
+  private closing: Promise<void> | null = null;
+  private inflight: Promise<unknown> | null = null;
+  private failed: unknown = undefined;
+
+  private constructor(
+    private readonly client: Tx,
+    /** The feed revision the snapshot is consistent at: resume the feed after it. */
+    readonly revision: number,
+  ) {}
+
+  static async open(db: Db, scope: string): Promise<SnapshotCursor> {
+    let client: Tx;
+    try {
+      client = await db.connect();
+    } catch (cause) {
+      throw storeUnavailable(cause);
+    }
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const head = Number((await client.query<{ head: string }>('SELECT head FROM feed_state WHERE id = 1')).rows[0]!.head);
+      await client.query(`DECLARE damm_snapshot NO SCROLL CURSOR FOR ${SNAPSHOT_QUERY}`, [scope, head]);
+      return new SnapshotCursor(client, head);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release(releaseError(client, err));
+      throw isStoreUnavailable(err) ? storeUnavailable(err) : err;
+    }
+  }
+
+  /** The next `rows` records in revision order, as NDJSON text (one line each); '' at the end. */
+  async next(rows: number): Promise<{ text: string; count: number }> {
+    if (this.closing) throw new DammError('internal', 'The snapshot cursor is closed.');
+    const q = this.client.query<[string]>({ text: `FETCH ${Math.max(1, Math.floor(rows))} FROM damm_snapshot`, rowMode: 'array' });
+    this.inflight = q;
+    try {
+      const r = await q;
+      let text = '';
+      for (const row of r.rows) text += row[0];
+      return { text, count: r.rows.length };
+    } catch (err) {
+      this.failed = err;
+      throw isStoreUnavailable(err) ? storeUnavailable(err) : err;
+    } finally {
+      this.inflight = null;
+    }
+  }
+
+  /** Ends the transaction and gives the connection back (a broken one is discarded). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.inflight?.catch(() => {});
+      let err = this.failed;
+      if (err === undefined) await this.client.query('ROLLBACK').catch((e: unknown) => (err = e));
+      this.client.release(releaseError(this.client, err));
+    })();
+    return this.closing;
+  }
 }
 
-/** The latest admission record of every device of the scope whose latest event is an upsert, in one snapshot. */
-export async function readSnapshot(q: Queryable, scope: string): Promise<FeedSnapshot> {
-  const r = await q.query<{ head: string; revision: string | null; device_id: string | null; envelope: Envelope | null }>(
-    `WITH st AS (SELECT head FROM feed_state WHERE id = 1),
-     latest AS (
-       SELECT DISTINCT ON (device_id) device_id, revision, kind, envelope FROM feed_events
-       WHERE scope = $1 AND revision IS NOT NULL
-       ORDER BY device_id, revision DESC)
-     SELECT st.head, l.revision, l.device_id, l.envelope
-     FROM st LEFT JOIN latest l ON l.kind = 'upsert' AND l.revision <= st.head
-     ORDER BY l.revision`,
-    [scope],
-  );
-  return {
-    revision: Number(r.rows[0]!.head),
-    records: r.rows
-      .filter((x) => x.revision !== null)
-      .map((x) => ({ revision: Number(x.revision), deviceId: x.device_id!, envelope: x.envelope! })),
-  };
+/** What to release a client with: an Error discards it (its connection failed or its state is unknown). */
+function releaseError(client: Tx, err: unknown): Error | undefined {
+  const broken = connectionError(client);
+  if (broken) return broken;
+  if (err === undefined) return undefined;
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 /**

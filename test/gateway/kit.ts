@@ -5,6 +5,8 @@ import type { ControlPlaneOptions } from '../../src/control-plane/server.js';
 import type { Config } from '../../src/control-plane/config.js';
 import type { Clock } from '../../src/core/clock.js';
 import type { TestDatabase } from '../helpers/db.js';
+import { collectSnapshot } from '../../src/client/snapshot-stream.js';
+import type { SnapshotRecord } from '../../src/core/feed-api.js';
 
 /** The feed and the admission issuer are on every control plane (cp.feed, cp.admissions). */
 export type FeedControlPlane = TestControlPlane;
@@ -37,6 +39,18 @@ export async function addGateway(cp: TestControlPlane, opts: { region?: string; 
 
 export function gwCall(cp: TestControlPlane, gw: { gatewayId: string; credential: string }, method: string, path: string, body?: unknown) {
   return cp.call(method, `/v1/gateways/${gw.gatewayId}${path}`, body, { authorization: `Bearer ${gw.credential}` });
+}
+
+/**
+ * GET /snapshot read with the agent's own NDJSON reader (src/client/snapshot-stream.ts):
+ * a stream without its trailer, or one that does not add up, throws here too.
+ */
+export async function snapshotOf(cp: TestControlPlane, gw: { gatewayId: string; credential: string }): Promise<{ status: number; contentType: string | null; revision: number; records: SnapshotRecord[] }> {
+  const res = await fetch(`${cp.url}/v1/gateways/${gw.gatewayId}/snapshot`, { headers: { authorization: `Bearer ${gw.credential}` } });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`snapshot ${res.status}: ${text}`);
+  const s = await collectSnapshot(text);
+  return { status: res.status, contentType: res.headers.get('content-type'), ...s };
 }
 
 export async function invite(cp: TestControlPlane, uses: number, tier?: string): Promise<string> {

@@ -59,3 +59,13 @@ test('append adds lines in order; fsyncDir accepts a directory and refuses a mis
     await fsyncDir(dir);
     await assert.rejects(fsyncDir(path.join(dir, 'nope')));
   }));
+
+test('pieces: a file given as pieces is written in order, exactly their concatenation, the same durable way', () =>
+  withDir(async (dir) => {
+    const f = path.join(dir, 'feed.snapshot.json');
+    await writeFile(f, 'old');
+    const pieces = ['{"records":[', 'x'.repeat(100_000), ',"é"', ']}'];
+    await writeFileDurably(f, (function* () { yield* pieces; })());
+    assert.equal(await readFile(f, 'utf8'), pieces.join(''));
+    assert.deepEqual(await readdir(dir), ['feed.snapshot.json']);
+  }));

@@ -24,6 +24,7 @@ import { rotateOnlineKey } from '../../src/control-plane/trust/rotate.js';
 import { startTestControlPlane, registerTestGateway, type TestControlPlane } from '../helpers/control-plane.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { wgKeyPair } from '../helpers/keys.js';
+import { snapshotOf } from '../gateway/kit.js';
 import { enrollDevices, httpTrustFetcher, moveRootToVault, payloadSha256 } from './helpers.js';
 
 const bare = (ip: string) => ip.replace(/\/\d+$/, '');
@@ -64,9 +65,8 @@ test('drill: lose the catalog key and the database, restore the encrypted backup
 
   // The gateway's admission records verify against the root.
   const snapshot = async (c: TestControlPlane) => {
-    const r = await c.call('GET', `/v1/gateways/${gw.gatewayId}/snapshot`, undefined, { authorization: `Bearer ${gw.credential}` });
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    return r.body.records as { deviceId: string; envelope: unknown }[];
+    const r = await snapshotOf(c, gw);
+    return r.records as { deviceId: string; envelope: unknown }[];
   };
   const root1 = await client.currentRoot();
   const records1 = await snapshot(cp);

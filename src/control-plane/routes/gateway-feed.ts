@@ -7,10 +7,39 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import * as S from '../../core/api-schemas.js';
 import * as F from '../../core/feed-api.js';
 import { DammError } from '../../core/errors.js';
-import { readFeed, readSnapshot } from '../../store/feed.js';
+import { readFeed, SnapshotCursor } from '../../store/feed.js';
 import { authenticateGateway, scopeOf, updateDoors, type GatewayRow } from '../services/gateways.js';
 import { recordHeartbeat } from '../services/usage.js';
 import type { Ctx } from '../context.js';
+import { Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+
+/** Records fetched from the cursor per round trip: about 0.7 MB of envelopes, the most the control plane holds at once. */
+const SNAPSHOT_FETCH_ROWS = 1000;
+
+/**
+ * The snapshot's NDJSON text, one cursor batch per chunk. The envelopes are
+ * written as stored (jsonb text), never parsed: they are signed bytes inside
+ * and the agent verifies them. Pulled by the reply's backpressure, so a slow
+ * gateway holds a batch, not the scope. A failure throws mid-stream and the
+ * connection is cut (no trailer line: the agent refuses what it got).
+ */
+async function* snapshotLines(cursor: SnapshotCursor, log: FastifyBaseLogger): AsyncGenerator<string> {
+  let count = 0;
+  try {
+    yield `{"revision":${cursor.revision}}\n`;
+    for (let b = await cursor.next(SNAPSHOT_FETCH_ROWS); b.count > 0; b = await cursor.next(SNAPSHOT_FETCH_ROWS)) {
+      count += b.count;
+      yield b.text;
+    }
+  } catch (err) {
+    log.warn({ err: err instanceof Error ? err.message : String(err), revision: cursor.revision, sent: count }, 'snapshot stream failed; cutting the connection');
+    throw err;
+  } finally {
+    await cursor.close();
+  }
+  yield `{"complete":true,"revision":${cursor.revision},"count":${count}}\n`;
+}
 
 const errors = { 400: S.ErrorBody, 401: S.ErrorBody, 403: S.ErrorBody };
 const security = [{ gateway: [] }];
@@ -74,13 +103,28 @@ export const gatewayFeedRoutes = (ctx: Ctx): FastifyPluginAsyncTypebox => async 
 
   app.get('/:id/snapshot', {
     schema: {
-      summary: 'Every current admission record of this gateway\'s scope, and the feed revision it is consistent at',
+      summary: 'Every current admission record of this gateway\'s scope, and the feed revision it is consistent at (NDJSON, streamed)',
+      description:
+        'application/x-ndjson, one JSON object per line: first `{"revision":R}` (resume the feed after R), then one ' +
+        '`{"revision","deviceId","envelope"}` per record in revision order, last `{"complete":true,"revision":R,"count":N}`. ' +
+        'Streamed from one database snapshot at R. A failure mid-stream cuts the connection: a stream without its last line, ' +
+        'or whose count or revision differ, is incomplete and must be discarded whole. 503 store_unavailable before the first line.',
       tags: ['gateway'],
       security,
       params: F.GatewayIdParams,
-      response: { 200: F.SnapshotResponse, ...errors },
+      response: { 200: { description: 'NDJSON lines', content: { [F.SNAPSHOT_CONTENT_TYPE]: { schema: F.SnapshotLine } } }, 503: S.ErrorBody, ...errors },
     },
-  }, async (request) => readSnapshot(ctx.db, scopeOf(gatewayOf(request).region)));
+  }, async (request, reply) => {
+    // Opened before the first byte: a store that is down now is a 503 with a code, not a cut stream.
+    const cursor = await SnapshotCursor.open(ctx.db, scopeOf(gatewayOf(request).region));
+    // However the reply ends (done, failed, client gone), the connection goes back to the pool;
+    // a gateway that left while the cursor opened fires no 'close' any more (its socket is already gone).
+    reply.raw.once('close', () => void cursor.close());
+    if (request.raw.socket.destroyed) void cursor.close();
+    const body = Readable.from(snapshotLines(cursor, request.log), { objectMode: false, highWaterMark: 64 * 1024 });
+    // A stream: the typed reply knows only the JSON shapes of the lines.
+    return reply.type(F.SNAPSHOT_CONTENT_TYPE).send(body as never);
+  });
 
   app.put('/:id/doors', {
     schema: {

@@ -519,18 +519,69 @@ export class GatewayAgent {
     }
   }
 
+  /**
+   * Takes the scope's full record set as a stream and verifies it batch by
+   * batch into a set of its own. Each verified batch goes onto the interface
+   * while the next one is read and verified (one backend request at a time),
+   * so a cold start costs about max(verify, apply), not their sum. The set in
+   * force, the cursor and the state directory change only after the stream
+   * ended with a trailer that adds up; then the peers of the old set the
+   * snapshot no longer holds are removed, and the result is persisted once.
+   * A stream cut off (or inconsistent) throws: the interface is repaired back
+   * to the set in force (verified peers added early leave again), nothing is
+   * taken, and the feed loop retries. Runs in the queue, so no repair or
+   * expiry sees the interface between the two sets.
+   */
   private async takeSnapshot(): Promise<void> {
     const snap = await this.o.api.snapshot(this.abort.signal);
     await this.queue.add(async () => {
+      const next = new DesiredSet(this.trustFor(), this.o.ed);
+      next.restoreTombstones(this.desired.tombstoneList());
       const now = this.o.clock.now();
-      const delta = emptyDelta();
-      this.desired.clear(delta);
-      const batch = { rootChecked: false };
-      for (const rec of snap.records) this.logRefusal(await this.applyEvent({ deviceId: rec.deviceId, kind: 'upsert', envelope: rec.envelope }, now, delta, batch), rec.revision);
+      let rootChecked = false;
+      let received = 0;
+      let applying: Promise<void> = Promise.resolve();
+      let applyFailed = false;
+      const apply = (delta: PeerDelta): Promise<void> =>
+        this.o.backend.applyPeers({ upsert: [...delta.upsert.values()], remove: [...delta.remove] }).then(
+          () => {},
+          (err: unknown) => {
+            // The full comparison after the swap puts right whatever did not take.
+            applyFailed = true;
+            this.o.log.error({ err: errText(err), details: isDammError(err) ? err.details : undefined }, 'applying snapshot peers failed; will repair');
+          },
+        );
+      try {
+        for await (const batch of snap.batches) {
+          const delta = emptyDelta();
+          for (const rec of batch) {
+            const ev: RawEvent = { deviceId: rec.deviceId, kind: 'upsert', envelope: rec.envelope };
+            let refusal = next.apply(ev, now, delta);
+            // A signature refused under a pin: the admission key may have been rotated a moment ago; walk the root chain once.
+            if (refusal?.reason === 'bad_signature' && this.pinned && !rootChecked) {
+              rootChecked = true;
+              if (await this.pinned.update('signature refused')) refusal = next.apply(ev, now, delta);
+            }
+            this.logRefusal(refusal, rec.revision);
+          }
+          received += batch.length;
+          await applying;
+          if (deltaSize(delta) > 0) applying = apply(delta);
+        }
+        await applying;
+      } catch (err) {
+        await applying;
+        // Refused whole: the interface goes back to exactly the set in force.
+        await this.repair('snapshot refused').catch((e: unknown) => this.o.log.error({ err: errText(e) }, 'repair after a refused snapshot failed'));
+        throw err;
+      }
+      const gone = this.desired.records().filter((p) => !next.holdsKey(p.publicKey)).map((p) => p.publicKey);
+      if (gone.length > 0) await apply({ upsert: new Map(), remove: new Set(gone) });
+      this.desired = next;
       this.cursor = snap.revision;
-      await this.repair('snapshot');
+      if (applyFailed) await this.repair('snapshot');
       await this.persistSnapshot();
-      this.o.log.info({ peers: this.desired.size, revision: snap.revision }, 'snapshot applied');
+      this.o.log.info({ peers: this.desired.size, records: received, removed: gone.length, revision: snap.revision }, 'snapshot applied');
     });
   }
 

@@ -6,20 +6,28 @@
  */
 import type { Static } from '@sinclair/typebox';
 import { RegisterGatewayResponse, UpdateDoorsResponse, type RegisterGatewayRequest, type UpdateDoorsRequest } from '../../core/api-schemas.js';
-import { FeedResponse, HeartbeatResponse, SnapshotResponse, type HeartbeatRequest } from '../../core/feed-api.js';
+import { FeedResponse, HeartbeatResponse, type HeartbeatRequest } from '../../core/feed-api.js';
 import { DammError } from '../../core/errors.js';
 import { HttpClient, Unreachable } from '../../client/http.js';
+import { readSnapshotStream, type SnapshotStream } from '../../client/snapshot-stream.js';
 
 /** Why a call failed in a way worth retrying (the control plane is down or failing) vs. an answer. */
 export { Unreachable };
 
-/** A snapshot of a large deployment is big; anything past this is refused. */
+/** A snapshot of a large deployment is big (~0.7 KB a record, streamed); anything past this is refused. */
 const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+/** Nothing from the control plane for this long in the middle of a snapshot: give up and retry. */
+const SNAPSHOT_IDLE_TIMEOUT_MS = 60_000;
 
 export interface ControlPlaneApi {
   register(body: RegisterGatewayRequest): Promise<Static<typeof RegisterGatewayResponse>>;
   feed(after: number, waitSeconds: number, signal?: AbortSignal): Promise<Static<typeof FeedResponse>>;
-  snapshot(signal?: AbortSignal): Promise<Static<typeof SnapshotResponse>>;
+  /**
+   * The scope's records at one revision, streamed: iterate `batches` to the
+   * end before treating it as complete (the iteration throws on a stream cut
+   * off or inconsistent).
+   */
+  snapshot(signal?: AbortSignal): Promise<SnapshotStream>;
   heartbeat(body: HeartbeatRequest): Promise<Static<typeof HeartbeatResponse>>;
   /** PUT /v1/gateways/{id}/doors: states this gateway's doors (at every start). */
   updateDoors(body: UpdateDoorsRequest): Promise<Static<typeof UpdateDoorsResponse>>;
@@ -39,7 +47,15 @@ export class HttpControlPlaneApi implements ControlPlaneApi {
   gatewayId: string | null = null;
   credential: string | null = null;
 
-  constructor(baseUrl: string, timeoutMs = 15_000) {
+  /**
+   * `snapshotBatch`: snapshot records handed on per batch (verified, then
+   * applied as one backend request while the next batch is verified).
+   */
+  constructor(
+    baseUrl: string,
+    timeoutMs = 15_000,
+    private readonly snapshotBatch = 1000,
+  ) {
     this.http = new HttpClient(baseUrl, { timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES });
   }
 
@@ -63,8 +79,9 @@ export class HttpControlPlaneApi implements ControlPlaneApi {
     return this.http.call('GET', `/v1/gateways/${this.gatewayId}/feed?after=${after}&wait=${waitSeconds}`, { schema: FeedResponse, ...this.auth(), timeoutMs, ...(signal ? { signal } : {}) });
   }
 
-  async snapshot(signal?: AbortSignal) {
-    return this.http.call('GET', `/v1/gateways/${this.gatewayId}/snapshot`, { schema: SnapshotResponse, ...this.auth(), timeoutMs: 120_000, ...(signal ? { signal } : {}) });
+  async snapshot(signal?: AbortSignal): Promise<SnapshotStream> {
+    const r = await this.http.stream('GET', `/v1/gateways/${this.gatewayId}/snapshot`, { ...this.auth(), timeoutMs: SNAPSHOT_IDLE_TIMEOUT_MS, ...(signal ? { signal } : {}) });
+    return readSnapshotStream(r.body, { batchSize: this.snapshotBatch });
   }
 
   async heartbeat(body: HeartbeatRequest) {

@@ -101,6 +101,11 @@ export class DesiredSet {
     return [...this.byDevice.values()].map((p) => ({ publicKey: p.publicKey, allowedIps: p.allowedIps }));
   }
 
+  /** Whether some held record admits this WireGuard key. */
+  holdsKey(publicKey: string): boolean {
+    return this.byKey.has(publicKey);
+  }
+
   records(): DesiredPeer[] {
     return [...this.byDevice.values()];
   }
