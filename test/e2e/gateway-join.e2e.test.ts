@@ -26,12 +26,16 @@ import { decodeJoinCode, encodeJoinCode, type JoinCode } from '../../src/core/jo
 import { freePort } from '../../src/io/process.js';
 import { verifyUnits } from '../../src/io/systemd-verify.js';
 import { until } from '../helpers/wait.js';
+import { randomFillSync } from 'node:crypto';
+import { parseStunMappedAddress } from '../../src/core/stun.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 let kit: NetnsKit;
 let ns: string;
 let cp: TestControlPlane;
 let cpUrl: string;
+let gwRoot: string;
+let gwInner: string;
 const prefixes: string[] = [];
 const children: ChildProcess[] = [];
 
@@ -39,7 +43,9 @@ before(async () => {
   await requireBuiltCli();
   kit = new NetnsKit(); // throws, never skips, when root, wireguard-go, wg or nft is missing
   ns = await kit.namespace();
-  const { root } = await rootVeth(ns);
+  const { root, inner } = await rootVeth(ns);
+  gwRoot = root;
+  gwInner = inner;
   const port = await freePort();
   cpUrl = `http://${root}:${port}`;
   // The URL the join code carries is the one the service says it is reached at.
@@ -134,6 +140,35 @@ test('join on a fresh host: preflight passes, files and units are installed and 
   assert.ok(mine, JSON.stringify(gateways));
   assert.equal(mine.registered, true);
   assert.equal(mine.online, true);
+
+  // The unit turns on the agent's metrics (loopback) and the wizard's probe responder: both answer.
+  assert.ok(agentArgv.includes('--metrics-listen') && agentArgv.includes('--probe-port'), agentArgv.join(' '));
+  const metrics = await until('the agent serves its metrics', async () => {
+    const r = await run(['ip', 'netns', 'exec', ns, 'curl', '-sf', 'http://127.0.0.1:9469/metrics']);
+    return r.code === 0 && /^damm_agent_control_plane_up 1$/m.test(r.stdout) ? r.stdout : undefined;
+  }, 30_000, 200);
+  assert.match(metrics, /^damm_agent_feed_revision \d+$/m);
+  assert.match(metrics, /^damm_agent_feed_answered_timestamp_seconds \d/m);
+  // A STUN Binding request to the WireGuard door's own port (51820) comes back from that port with our address.
+  const probe = createSocket('udp4');
+  try {
+    await new Promise<void>((resolve) => probe.bind(0, resolve));
+    const request = Buffer.alloc(20);
+    request.writeUInt16BE(0x0001, 0);
+    request.writeUInt32BE(0x2112a442, 4);
+    randomFillSync(request, 8, 12);
+    const answer = await within(10_000, 'a STUN answer from the door port', new Promise<{ msg: Buffer; port: number }>((resolve) => {
+      probe.on('message', (msg, rinfo) => resolve({ msg, port: rinfo.port }));
+      const send = () => probe.send(request, 51820, gwInner);
+      send();
+      const again = setInterval(send, 500);
+      probe.once('message', () => clearInterval(again));
+    }));
+    assert.equal(answer.port, 51820, 'the answer comes from the door port itself');
+    assert.deepEqual(parseStunMappedAddress(answer.msg), { address: gwRoot, port: probe.address().port });
+  } finally {
+    probe.close();
+  }
   agent.kill('SIGTERM');
 });
 

@@ -65,7 +65,7 @@ before(async () => {
   await runOk(['ip', '-n', cl, 'link', 'set', clWg.ifname, 'up']);
 
   // The agent's table for this interface, with the probe steering, exactly as the agent builds it.
-  for (const args of redirectCommands(gwWg.ifname, LISTEN, [ALT], STUN_PORT).create) await runOk(['ip', 'netns', 'exec', gw, 'nft', ...args]);
+  for (const args of redirectCommands(gwWg.ifname, LISTEN, [ALT], { port: STUN_PORT, doorPorts: [LISTEN, ALT] }).create) await runOk(['ip', 'netns', 'exec', gw, 'nft', ...args]);
   const script = `import { startStunResponder } from './src/gateway/agent/stun-responder.ts';
 const r = await startStunResponder({ port: ${STUN_PORT} });
 console.log('ready ' + r.port);

@@ -17,7 +17,7 @@ const FLAG_KEYS: Record<string, GatewaySettingKey> = {
   altPort: 'altPorts', endpoint: 'endpoint', egressIp: 'egressIps', stateDir: 'stateDir', backend: 'backend', uapiSocketDir: 'uapiSocketDir',
   nat: 'nat', egressInterface: 'egressInterface', manageAddresses: 'manageAddresses', reconcileInterval: 'reconcileIntervalSeconds',
   heartbeatInterval: 'heartbeatIntervalSeconds', rootSha256: 'rootSha256', rootFile: 'rootFile', logLevel: 'logLevel',
-  wgLanePort: 'wgLanePort', wgLaneInterface: 'wgLaneInterface', awgPort: 'awgPort', awgInterface: 'awgInterface', awgSocketDir: 'awgSocketDir',
+  wgLanePort: 'wgLanePort', wgLaneInterface: 'wgLaneInterface', awgPort: 'awgPort', awgInterface: 'awgInterface', awgSocketDir: 'awgSocketDir', probePort: 'probePort', metricsListen: 'metricsListen',
 };
 
 async function readRootFile(file: string): Promise<unknown> {
@@ -58,6 +58,8 @@ export function registerGatewayRun(program: Command): void {
     .option('--wg-lane-interface <name>', `the second WireGuard interface's name (${settingHelp('wgLaneInterface')})`)
     .option('--awg-port <port>', `also serve an AmneziaWG door (lane 1, T1) on this UDP port from amneziawg-go; its key and parameters are made once and kept in the state directory (${settingHelp('awgPort')})`, integer)
     .option('--awg-interface <name>', `amneziawg-go's interface (${settingHelp('awgInterface')})`)
+    .option('--probe-port <port>', `answer the wizard's reachability probes (STUN Binding requests) on every UDP door port, through a responder on this local port (${settingHelp('probePort')})`, integer)
+    .option('--metrics-listen <host:port>', `serve this agent's Prometheus metrics here, e.g. 127.0.0.1:9469 (${settingHelp('metricsListen')})`)
     .option('--awg-socket-dir <dir>', `where amneziawg-go puts <interface>.sock (${settingHelp('awgSocketDir')})`)
     .option('--log-level <level>', `fatal, error, warn, info, debug (${settingHelp('logLevel')})`)
     .action(async (_o: Record<string, unknown>, cmd: Command) => {
@@ -76,6 +78,8 @@ export function registerGatewayRun(program: Command): void {
         const { UapiBackend } = await import('../../gateway/wireguard/uapi.js');
         const { WgToolBackend } = await import('../../gateway/wireguard/wg-tool.js');
         const { systemClock } = await import('../../core/clock.js');
+        const { createAgentMetrics, serveAgentMetrics } = await import('../../gateway/agent/metrics.js');
+        const metrics = createAgentMetrics();
         const given: Partial<Record<GatewaySettingKey, unknown>> = {};
         for (const [name, key] of Object.entries(FLAG_KEYS)) if (cmd.getOptionValueSource(name) === 'cli') given[key] = cmd.getOptionValue(name);
         const o = gatewaySettingsFrom(given);
@@ -134,10 +138,15 @@ export function registerGatewayRun(program: Command): void {
           reconcileIntervalMs: o.reconcileIntervalSeconds * 1000,
           heartbeatIntervalMs: o.heartbeatIntervalSeconds * 1000,
           rootPin,
+          ...(o.probePort !== undefined ? { probePort: o.probePort } : {}),
+          metrics,
         });
         await agent.start();
+        const metricsServer = o.metricsListen ? await serveAgentMetrics(metrics, endpointParts(o.metricsListen)) : null;
+        if (metricsServer) log.info({ listen: o.metricsListen }, 'agent metrics served');
         const stop = async () => {
           log.info('stopping');
+          await metricsServer?.close();
           await agent.stop();
           process.exit(0);
         };

@@ -50,6 +50,8 @@ import { withPrefix, type HostOps, type PortRedirectOps } from './host.js';
 import { PinnedTrust, TRUST_SUBDIR, type RootPin } from './trust.js';
 import { Backoff, DEFAULT_FEED_BACKOFF, ReachableSignal, type BackoffSettings } from './retry-wait.js';
 import { MAX_HEARTBEAT_PEERS } from '../../core/feed-api.js';
+import { startStunResponder, type StunResponder } from './stun-responder.js';
+import type { AgentMetrics } from './metrics.js';
 
 /** A lane beyond lane 0 (which is the agent's own interfaceName/listenPort/backend). */
 export interface LaneOptions {
@@ -128,6 +130,14 @@ export interface AgentOptions {
   rootUpdateMs?: number;
   /** The feed's retry waits (default 500 ms doubling to 5 s, jittered; docs/gateway.md). */
   feedBackoff?: Partial<BackoffSettings>;
+  /**
+   * Answer the wizard's reachability probes: a STUN responder on this local
+   * port, and nftables rules (portRedirects) steering STUN Binding requests
+   * on every UDP door port of every lane to it (core/stun.ts).
+   */
+  probePort?: number;
+  /** Where the agent counts what it does (metrics.ts); served by the caller. */
+  metrics?: AgentMetrics;
 }
 
 export class GatewayAgent {
@@ -149,6 +159,7 @@ export class GatewayAgent {
   private timers: NodeJS.Timeout[] = [];
   private feedLoopDone: Promise<void> | null = null;
   private unreachableSince: number | null = null;
+  private probe: StunResponder | null = null;
   /** Another call (a heartbeat) got through: ends the feed loop's retry wait at once. */
   private readonly reachable = new ReachableSignal();
 
@@ -248,7 +259,8 @@ export class GatewayAgent {
     await this.feedLoopDone?.catch(() => {});
     this.o.api.close?.();
     await this.queue.onIdle();
-    if (this.altPorts.length > 0) await this.o.portRedirects!.removeRedirects(this.o.interfaceName).catch((err) => this.o.log.warn({ err: errText(err) }, 'removing the alternate-port rules failed'));
+    if (this.steering) await this.o.portRedirects!.removeRedirects(this.o.interfaceName).catch((err) => this.o.log.warn({ err: errText(err) }, 'removing the port rules failed'));
+    await this.probe?.close();
     for (const l of this.lanes) await l.backend.close();
   }
 
@@ -256,11 +268,24 @@ export class GatewayAgent {
     return this.o.altPorts ?? [];
   }
 
-  /** Alternate ports reach the listen port through nftables rules of the agent's own (replaced, not added to, on every start). */
+  private get steering(): boolean {
+    return this.altPorts.length > 0 || this.o.probePort !== undefined;
+  }
+
+  /**
+   * Alternate ports reach the listen port, and probes on any door port reach
+   * the STUN responder, through nftables rules of the agent's own (replaced,
+   * not added to, on every start).
+   */
   private async steerAltPorts(): Promise<void> {
-    if (this.altPorts.length === 0) return;
-    if (!this.o.portRedirects) throw new DammError('config_invalid', 'Alternate ports need the nftables port redirects; none were given to the agent.');
-    await this.o.portRedirects.installRedirects(this.o.interfaceName, this.o.listenPort, this.altPorts);
+    if (!this.steering) return;
+    if (!this.o.portRedirects) throw new DammError('config_invalid', 'Alternate ports and probes need the nftables port redirects; none were given to the agent.');
+    let probe: { port: number; doorPorts: number[] } | undefined;
+    if (this.o.probePort !== undefined) {
+      this.probe = await startStunResponder({ port: this.o.probePort });
+      probe = { port: this.probe.port, doorPorts: [...new Set(this.lanes.flatMap((l) => [l.listenPort, ...(l.lane === 0 ? this.altPorts : [])]))] };
+    }
+    await this.o.portRedirects.installRedirects(this.o.interfaceName, this.o.listenPort, this.altPorts, probe);
   }
 
   private every(ms: number, fn: () => Promise<unknown>): void {
@@ -498,6 +523,9 @@ export class GatewayAgent {
           this.o.log.info({ downSeconds: Math.round((Date.now() - this.unreachableSince) / 1000) }, 'control plane reachable again; catching up');
           this.unreachableSince = null;
         }
+        this.o.metrics?.controlPlaneUp.set(1);
+        this.o.metrics?.feedAnsweredAt.set(Date.now() / 1000);
+        if (this.cursor !== null) this.o.metrics?.feedRevision.set(this.cursor);
         backoff.reset();
       } catch (err) {
         if (!this.running) break;
@@ -507,6 +535,7 @@ export class GatewayAgent {
           continue;
         }
         if (err instanceof Unreachable) {
+          this.o.metrics?.controlPlaneUp.set(0);
           if (this.unreachableSince === null) {
             this.unreachableSince = Date.now();
             this.o.log.warn({ err: err.message }, 'control plane unreachable; serving the current peers and retrying');
@@ -586,7 +615,9 @@ export class GatewayAgent {
   }
 
   private logRefusal(refusal: Refusal | null, revision: number): void {
-    if (refusal) this.o.log.warn({ ...refusal, revision }, 'admission record refused; not applied');
+    if (!refusal) return;
+    this.o.log.warn({ ...refusal, revision }, 'admission record refused; not applied');
+    this.o.metrics?.refusals.inc({ reason: refusal.reason });
   }
 
   private async applyBatch(events: { revision: number; deviceId: string; kind: 'upsert' | 'remove'; envelope: unknown }[], revision: number): Promise<void> {
@@ -611,7 +642,10 @@ export class GatewayAgent {
     for (const l of this.lanes) {
       try {
         const changes: PeerChanges = { upsert: this.forLane(l, [...delta.upsert.values()]), remove: [...delta.remove] };
+        const started = performance.now();
         const r = await l.backend.applyPeers(changes);
+        this.o.metrics?.applySeconds.observe({ lane: String(l.lane) }, (performance.now() - started) / 1000);
+        this.o.metrics?.peers.set({ lane: String(l.lane), protocol: l.protocol }, this.desired.size);
         this.o.log.debug({ why, lane: l.lane, upserted: r.upserted, removed: r.removed }, 'peers applied');
       } catch (err) {
         // The desired set still holds the truth; the next repair retries what did not take.

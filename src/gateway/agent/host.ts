@@ -23,10 +23,16 @@ export interface HostOps {
   ensureKernelInterface(ifname: string): Promise<void>;
 }
 
-/** Steering inbound UDP on alternate ports to the WireGuard listen port (nftables). */
+/** STUN probes on these UDP door ports go to the responder on `port` (gateway/agent/stun-responder.ts). */
+export interface ProbeSteering {
+  port: number;
+  doorPorts: readonly number[];
+}
+
+/** Steering inbound UDP on alternate ports to the WireGuard listen port, and probes to their responder (nftables). */
 export interface PortRedirectOps {
   /** Replace the interface's redirect table with one rule per alternate port (delete, then create: idempotent across restarts). */
-  installRedirects(ifname: string, listenPort: number, altPorts: readonly number[]): Promise<void>;
+  installRedirects(ifname: string, listenPort: number, altPorts: readonly number[], probe?: ProbeSteering): Promise<void>;
   /** Delete the interface's redirect table; absent is fine. */
   removeRedirects(ifname: string): Promise<void>;
 }
@@ -73,15 +79,14 @@ export function redirectCommands(
   ifname: string,
   listenPort: number,
   altPorts: readonly number[],
-  stunPort?: number,
+  probe?: ProbeSteering,
 ): { remove: string[]; create: string[][] } {
   const table = redirectTable(ifname);
-  const doorPorts = [listenPort, ...altPorts];
   // STUN Binding requests (type 0x0001 at payload bytes 0-1, magic cookie at 4-7) go to the probe
   // responder, before the alternate-port rules: a nat redirect is final, so the first match wins.
-  const stun = stunPort === undefined ? [] : doorPorts.map((port) => [
+  const stun = probe === undefined ? [] : probe.doorPorts.map((port) => [
     'add', 'rule', 'inet', table, 'prerouting', 'fib', 'daddr', 'type', 'local', 'udp', 'dport', String(port),
-    '@th,64,16', '0x0001', '@th,96,32', '0x2112a442', 'redirect', 'to', `:${stunPort}`,
+    '@th,64,16', '0x0001', '@th,96,32', '0x2112a442', 'redirect', 'to', `:${probe.port}`,
   ]);
   return {
     remove: ['delete', 'table', 'inet', table],
@@ -104,10 +109,10 @@ export function systemPortRedirects(log: Logger): PortRedirectOps {
     if (r.code !== 0 && !NO_SUCH_TABLE.test(r.stderr)) throw new DammError('internal', `\`nft ${remove.join(' ')}\` failed (${r.code}): ${r.stderr.slice(0, 300)}`);
   };
   return {
-    async installRedirects(ifname, listenPort, altPorts) {
+    async installRedirects(ifname, listenPort, altPorts, probe) {
       await removeTable(ifname);
-      for (const args of redirectCommands(ifname, listenPort, altPorts).create) await must('nft', args);
-      log.info({ table: `inet ${redirectTable(ifname)}`, listenPort, altPorts }, 'alternate ports steered to the listen port (nftables)');
+      for (const args of redirectCommands(ifname, listenPort, altPorts, probe).create) await must('nft', args);
+      log.info({ table: `inet ${redirectTable(ifname)}`, listenPort, altPorts, probe }, 'door ports steered (nftables): alternate ports to the listen port, probes to their responder');
     },
     async removeRedirects(ifname) {
       await removeTable(ifname);

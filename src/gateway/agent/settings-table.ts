@@ -6,7 +6,8 @@
 export type GatewaySettingKey =
   | 'controlPlane' | 'token' | 'tokenFile' | 'interface' | 'listenPort' | 'altPorts' | 'endpoint' | 'egressIps' | 'stateDir' | 'backend'
   | 'uapiSocketDir' | 'nat' | 'egressInterface' | 'manageAddresses' | 'reconcileIntervalSeconds' | 'heartbeatIntervalSeconds'
-  | 'rootSha256' | 'rootFile' | 'logLevel' | 'wgLanePort' | 'wgLaneInterface' | 'awgPort' | 'awgInterface' | 'awgSocketDir';
+  | 'rootSha256' | 'rootFile' | 'logLevel' | 'wgLanePort' | 'wgLaneInterface' | 'awgPort' | 'awgInterface' | 'awgSocketDir'
+  | 'probePort' | 'metricsListen';
 
 export const GATEWAY_DEFAULTS = {
   interface: 'wg0',
@@ -59,6 +60,8 @@ export const GATEWAY_SETTINGS: Record<GatewaySettingKey, { flag: string; env: st
   awgPort: { flag: '--awg-port', env: 'DAMM_GATEWAY_AWG_PORT', parse: integer },
   awgInterface: { flag: '--awg-interface', env: 'DAMM_GATEWAY_AWG_INTERFACE', parse: String },
   awgSocketDir: { flag: '--awg-socket-dir', env: 'DAMM_GATEWAY_AWG_SOCKET_DIR', parse: String },
+  probePort: { flag: '--probe-port', env: 'DAMM_GATEWAY_PROBE_PORT', parse: integer },
+  metricsListen: { flag: '--metrics-listen', env: 'DAMM_GATEWAY_METRICS_LISTEN', parse: String },
 };
 
 /** A canonical decimal integer, or the text itself (which the schema then refuses with its own message). */

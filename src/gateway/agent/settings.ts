@@ -47,6 +47,10 @@ export const GatewaySettingsSchema = Type.Object(
     awgPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     awgInterface: Type.String({ pattern: '^[A-Za-z0-9_.=+-]{1,15}$' }),
     awgSocketDir: Type.String({ minLength: 1 }),
+    // The wizard's reachability probes: STUN Binding requests on every UDP door port are steered (nftables) to a responder on this local port.
+    probePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    // Prometheus metrics of this agent, served on host:port (loopback unless you mean otherwise).
+    metricsListen: Type.Optional(Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,4})$' })),
   },
   { additionalProperties: false },
 );
