@@ -23,7 +23,7 @@ import { EN } from '../../src/wizard/messages/en.js';
 import { wgKeyPair } from '../helpers/keys.js';
 import { parseAwgConf } from '../helpers/awg-conf.js';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
-import { newPage, useBrowser, VIEWPORTS } from '../helpers/browser.js';
+import { lowContrastTexts, newPage, useBrowser, VIEWPORTS } from '../helpers/browser.js';
 
 const browser = await useBrowser();
 const HOST = '192.0.2.20';
@@ -250,5 +250,18 @@ test('the tabs work from the keyboard, a language switch keeps the open door and
   assert.match(await page.locator('#steps').innerText(), /awg-quick up damm-NL-awg/);
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scrolling on a phone');
   await shoot(page, 'wizard-doors-ru');
+
+  // Persian, right to left: the tabs' arrows follow the reading direction (the left arrow goes on to the next door).
+  await page.locator('#lang').selectOption('fa');
+  await page.waitForFunction(() => document.documentElement.dir === 'rtl');
+  assert.equal(await tabs(page).nth(2).getAttribute('aria-selected'), 'true');
+  await tabs(page).nth(0).click();
+  await tabs(page).nth(0).focus();
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'door-tab-1');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'door-tab-0');
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no horizontal scrolling in Persian either');
+  assert.deepEqual(await lowContrastTexts(page), [], 'tabs readable: text contrast ≥ 4.5:1');
   await page.context().close();
 });
