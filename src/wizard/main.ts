@@ -371,7 +371,7 @@ function showResult(res: EnrollResponse, bound: BoundDoor[], keys: KeyPair): voi
       const d = openDoor();
       const protocol = d.bound.door.protocol;
       const awgElsewhere = protocol !== 'amneziawg' && current.doors.some((x) => x.bound.door.protocol === 'amneziawg');
-      const ctx: TestContext = { deviceId: res.deviceId, tunnel: d.tunnel, udpPort: d.port, app: APP[protocol], awgElsewhere, t1Available };
+      const ctx: TestContext = { deviceId: res.deviceId, tunnel: d.tunnel, udpPort: d.port, app: APP[protocol], awgElsewhere, obfuscated: protocol === 'amneziawg', t1Available };
       const result = await testConnection(ctx);
       current.test = { result, ctx };
       const usage = result.whoami?.device?.usage;

@@ -240,6 +240,9 @@ test('the tabs work from the keyboard, a language switch keeps the open door and
   const conf = await page.locator('#conf').inputValue();
   await page.locator('#test').click();
   await page.locator('#test-result[data-verdict="not-through-damm"]', { hasText: 'open AmneziaWG, switch on "damm-NL-awg"' }).waitFor();
+  const awgWords = await page.locator('#test-result').innerText();
+  assert.match(awgWords, /\(port 51821\)/);
+  assert.doesNotMatch(awgWords, /T1|AmneziaWG door above/, 'on the obfuscated door itself, no other obfuscated door is suggested');
   await page.locator('#lang').selectOption('ru');
   await page.waitForFunction((h1) => document.documentElement.lang === 'ru' && document.querySelector('h1')?.textContent === h1, ru['page.h1']);
   assert.deepEqual(await tabs(page).allInnerTexts(), ['WireGuard, UDP-порт 51820', 'WireGuard, UDP-порт 443', ru['door.awg']]);
