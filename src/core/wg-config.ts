@@ -49,8 +49,15 @@ export function renderClientConfig(i: ClientConfigInput): string {
   return lines.join('\n');
 }
 
-/** A tunnel name WireGuard apps accept: at most 15 of [a-zA-Z0-9_=+.-]. */
-export function tunnelName(prefix: string, region: string): string {
-  const name = `${prefix}-${region}`.replace(/[^a-zA-Z0-9_=+.-]/g, '').slice(0, 15);
+/**
+ * A tunnel name WireGuard apps accept: at most 15 of [a-zA-Z0-9_=+.-].
+ * `suffix` (e.g. a door's port, "awg") is kept whole and the prefix-region
+ * part is cut to make room for it, so two doors of one gateway never end up
+ * with the same name however long the region is.
+ */
+export function tunnelName(prefix: string, region: string, suffix = ''): string {
+  const safe = (s: string) => s.replace(/[^a-zA-Z0-9_=+.-]/g, '');
+  const tail = safe(suffix) ? `-${safe(suffix)}`.slice(0, 15) : '';
+  const name = safe(`${prefix}-${region}`).slice(0, 15 - tail.length) + tail;
   return name.length ? name : 'damm';
 }

@@ -19,8 +19,14 @@ export interface TestResult {
 
 export interface TestContext {
   deviceId: string;
+  /** The door the person is looking at: its tunnel name, UDP port and app. */
   tunnel: string;
   udpPort: string;
+  app: string;
+  /** True when this device also has an AmneziaWG door and the person is looking at another one. */
+  awgElsewhere: boolean;
+  /** True when the door tested is itself obfuscated (AmneziaWG): no other door to suggest. */
+  obfuscated: boolean;
   /** True when the service lists an obfuscated (T1) front door that is online. */
   t1Available: boolean;
 }
@@ -75,7 +81,11 @@ export function describeTest(r: TestResult, ctx: TestContext): TestWords {
     return {
       headline: t('test.no'),
       details: [t('test.seenDirect', { ip: w.ip }), t('test.rtt', { ms: r.rttMs ?? 0 })],
-      next: [t('test.switchOn', { tunnel: ctx.tunnel }), t('test.udpBlocked', { port: ctx.udpPort }), t(ctx.t1Available ? 'test.t1Offered' : 'test.t1Missing')],
+      next: [
+        t('test.switchOn', { tunnel: ctx.tunnel, app: ctx.app }),
+        t('test.udpBlocked', { port: ctx.udpPort }),
+        ...(ctx.obfuscated ? [] : [t(ctx.awgElsewhere ? 'test.awgHere' : ctx.t1Available ? 'test.t1Offered' : 'test.t1Missing')]),
+      ],
     };
   }
   return {

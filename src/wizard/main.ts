@@ -213,14 +213,14 @@ async function createConnection(): Promise<void> {
       res = await enrollOnce();
     }
     session.pass = null; // used
-    let door: BoundDoor;
+    let doors: BoundDoor[];
     try {
-      door = (await verifiedDoors(res, check.frontDoors))[0]!; // the primary door (plain WireGuard) until the wizard offers each door
+      doors = await verifiedDoors(res, check.frontDoors); // the primary door (plain WireGuard) first
     } catch (err) {
       showProblem(err instanceof UntrustedService ? untrusted(err.check) : () => unverifiedDoor(err));
       return;
     }
-    showResult(res, door, session.keys!);
+    showResult(res, doors, session.keys!);
   } catch (err) {
     showProblem(problemFor(err));
   } finally {
@@ -267,44 +267,78 @@ async function verifiedDoors(res: EnrollResponse, doors: FrontDoor[]): Promise<B
 
 type Usage = { kind: 'quota'; quotaBytes: number | null; tier: string } | { kind: 'used'; bytes: number; quotaBytes: number | null; since: Date };
 
-/** What the result shows, kept so a language switch re-renders it exactly. */
-interface Shown {
-  res: EnrollResponse;
-  door: FrontDoor;
+/** One door as the person gets it: the verified door, its own config text, tunnel name and file. */
+interface DoorView {
+  bound: BoundDoor;
   tunnel: string;
   file: string;
   conf: string;
+  port: string;
+}
+
+/** What the result shows, kept so a language switch re-renders it exactly (the open door included). */
+interface Shown {
+  res: EnrollResponse;
+  doors: DoorView[];
+  /** Index of the door the person is looking at (the primary, plain WireGuard, first). */
+  open: number;
   platform: Platform;
   usage: Usage;
   test: { result: TestResult; ctx: TestContext } | 'testing' | null;
 }
 let shown: Shown | null = null;
 
-/** `bound.door` is the catalog's (verified) entry: the endpoint, gateway key and parameters come only from there. */
-function showResult(res: EnrollResponse, bound: BoundDoor, keys: KeyPair): void {
-  const { door } = bound;
-  const tunnel = tunnelName('damm', door.region);
-  const file = `${tunnel}.conf`;
-  const conf = renderDoorConfig(door, {
-    privateKey: keys.privateKey,
-    addresses: bound.addresses,
-    dns: res.dns,
-    allowedIps: res.allowedIps,
-    persistentKeepalive: res.persistentKeepalive,
+/** The app each door's config is for: product names, the same in every language. */
+const APP = { wireguard: 'WireGuard', amneziawg: 'AmneziaWG' } as const;
+
+const portOf = (endpoint: string) => endpoint.slice(endpoint.lastIndexOf(':') + 1);
+
+/**
+ * Each bound door's config, rendered from the verified catalog entry and that
+ * door's addresses. Tunnel names are distinct per door and valid for the
+ * apps: the primary door keeps damm-<region>, another WireGuard port gets
+ * its port (damm-NL-443), an AmneziaWG door "awg" (damm-NL-awg).
+ */
+function doorViews(res: EnrollResponse, bound: BoundDoor[], keys: KeyPair): DoorView[] {
+  const taken = new Set<string>();
+  return bound.map((b, i) => {
+    const { door } = b;
+    const port = portOf(door.endpoint);
+    const awg = door.protocol === 'amneziawg';
+    const suffixes = [i === 0 ? '' : awg ? 'awg' : port, awg ? `awg${port}` : `${port}-${i}`, `d${i}`];
+    const tunnel = suffixes.map((x) => tunnelName('damm', door.region, x)).find((n) => !taken.has(n))!;
+    taken.add(tunnel);
+    const conf = renderDoorConfig(door, {
+      privateKey: keys.privateKey,
+      addresses: b.addresses,
+      dns: res.dns,
+      allowedIps: res.allowedIps,
+      persistentKeepalive: res.persistentKeepalive,
+    });
+    return { bound: b, tunnel, file: `${tunnel}.conf`, conf, port };
   });
-  const udpPort = door.endpoint.slice(door.endpoint.lastIndexOf(':') + 1);
+}
+
+/** A door in words: "WireGuard, UDP 443", "AmneziaWG, for networks that block WireGuard". */
+function doorLabel(d: DoorView, all: DoorView[]): string {
+  if (d.bound.door.protocol === 'wireguard') return t('door.wireguard', { port: d.port });
+  return all.filter((x) => x.bound.door.protocol === d.bound.door.protocol).length > 1 ? t('door.awgPort', { port: d.port }) : t('door.awg');
+}
+
+/** `bound` are the catalog's (verified) entries, primary first: endpoints, gateway keys and parameters come only from there. */
+function showResult(res: EnrollResponse, bound: BoundDoor[], keys: KeyPair): void {
   const current: Shown = (shown = {
     res,
-    door,
-    tunnel,
-    file,
-    conf,
+    doors: doorViews(res, bound, keys),
+    open: 0,
     platform: detectPlatform(navigator.userAgent, navigator.maxTouchPoints),
     usage: { kind: 'quota', quotaBytes: res.quotaBytes, tier: res.tier },
     test: null,
   });
+  const openDoor = () => current.doors[current.open]!;
 
   $('download').onclick = () => {
+    const { conf, file } = openDoor();
     const url = URL.createObjectURL(new Blob([conf], { type: 'application/octet-stream' }));
     const a = el('a');
     a.href = url;
@@ -314,8 +348,17 @@ function showResult(res: EnrollResponse, bound: BoundDoor, keys: KeyPair): void 
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   };
-  $<HTMLTextAreaElement>('conf').value = conf;
-  $('copy').onclick = () => void copyConfig(conf);
+  $('copy').onclick = () => void copyConfig(openDoor().conf);
+
+  // Tabs, one per door: arrows (mirrored right to left), Home and End move and open, as the ARIA tabs pattern asks.
+  $('doors').onkeydown = (ev) => {
+    const n = current.doors.length;
+    const step = { ArrowRight: 1, ArrowLeft: -1 }[ev.key];
+    const to = step !== undefined ? current.open + (document.documentElement.dir === 'rtl' ? -step : step) : ev.key === 'Home' ? 0 : ev.key === 'End' ? n - 1 : null;
+    if (to === null) return;
+    ev.preventDefault();
+    selectDoor((to + n) % n, true);
+  };
 
   const t1Available = !!session.posture?.regions.some((r) => r.tier === 'T1' && r.gatewaysOnline > 0);
   const test = $<HTMLButtonElement>('test');
@@ -324,7 +367,11 @@ function showResult(res: EnrollResponse, bound: BoundDoor, keys: KeyPair): void 
     current.test = 'testing';
     renderTest();
     try {
-      const ctx: TestContext = { deviceId: res.deviceId, tunnel, udpPort, t1Available };
+      // The door the person is looking at: its tunnel name and UDP port are what the advice names.
+      const d = openDoor();
+      const protocol = d.bound.door.protocol;
+      const awgElsewhere = protocol !== 'amneziawg' && current.doors.some((x) => x.bound.door.protocol === 'amneziawg');
+      const ctx: TestContext = { deviceId: res.deviceId, tunnel: d.tunnel, udpPort: d.port, app: APP[protocol], awgElsewhere, obfuscated: protocol === 'amneziawg', t1Available };
       const result = await testConnection(ctx);
       current.test = { result, ctx };
       const usage = result.whoami?.device?.usage;
@@ -345,16 +392,57 @@ function showResult(res: EnrollResponse, bound: BoundDoor, keys: KeyPair): void 
   $('result-h').focus();
 }
 
-/** Everything in the result that has words: re-run on a language switch (the config, keys and handlers stay). */
+function selectDoor(i: number, focus: boolean): void {
+  if (!shown) return;
+  shown.open = i;
+  renderResult();
+  if (focus) $(`door-tab-${i}`).focus();
+}
+
+/** Everything in the result that has words: re-run on a language switch (the configs, keys, open door and handlers stay). */
 function renderResult(): void {
   if (!shown) return;
-  const { res, door, tunnel, file, conf } = shown;
-  renderPlacement(res, door);
+  const { res, doors, open } = shown;
+  const d = doors[open]!;
+  const { file, tunnel, conf } = d;
+  const app = APP[d.bound.door.protocol];
+  renderPlacement(res, d.bound.door);
+
+  const tabs = $('doors');
+  const many = doors.length > 1;
+  tabs.hidden = !many;
+  tabs.setAttribute('aria-label', t('door.listLabel'));
+  const tabFocused = tabs.contains(document.activeElement);
+  tabs.replaceChildren(
+    ...doors.map((x, i) => {
+      const b = el('button', doorLabel(x, doors), 'door-tab');
+      b.type = 'button';
+      b.id = `door-tab-${i}`;
+      b.dataset['protocol'] = x.bound.door.protocol;
+      b.setAttribute('role', 'tab');
+      b.setAttribute('aria-selected', String(i === open));
+      b.setAttribute('aria-controls', 'door-panel');
+      b.tabIndex = i === open ? 0 : -1;
+      b.onclick = () => selectDoor(i, false);
+      return b;
+    }),
+  );
+  if (tabFocused) $(`door-tab-${open}`).focus();
+  const panel = $('door-panel');
+  panel.dataset['door'] = d.bound.door.id;
+  if (many) panel.setAttribute('role', 'tabpanel');
+  panel.setAttribute('aria-labelledby', many ? `door-tab-${open} import-h` : 'import-h');
+
+  $('import-h').textContent = t('page.importH', { app });
+  $('conf-label').textContent = t('page.confLabel', { app });
+  $('qr-caption').textContent = t('page.qrCaption', { app });
+  $('test-intro').textContent = t('page.testIntro', { app });
+  $<HTMLTextAreaElement>('conf').value = conf;
   $('download').textContent = t('result.download', { file });
-  $('qr').replaceChildren(qrSvg(conf, t('result.qrLabel', { tunnel })));
+  $('qr').replaceChildren(qrSvg(conf, t('result.qrLabel', { tunnel, app })));
 
   // Steps per platform, preselected from this browser, switchable by hand.
-  const renderSteps = () => $('steps').replaceChildren(...importSteps(shown!.platform, { file, tunnel }).map(withCode));
+  const renderSteps = () => $('steps').replaceChildren(...importSteps(shown!.platform, { file, tunnel }, d.bound.door.protocol).map(withCode));
   const radios = $('platforms');
   const focused = document.activeElement instanceof HTMLInputElement && document.activeElement.name === 'platform';
   radios.replaceChildren(

@@ -103,6 +103,10 @@ test('public mode: key made in the page, pass minted, enrolled, config rendered,
   assert.match(conf, /^AllowedIPs = 0\.0\.0\.0\/0, ::\/0$/m);
   assert.match(conf, /^PersistentKeepalive = 25$/m);
 
+  // One door: no tabs, the panel is the import card itself.
+  assert.equal(await page.locator('#doors').isVisible(), false);
+  assert.equal(await page.locator('#door-panel').getAttribute('role'), null);
+
   // Download: a name WireGuard apps accept, holding exactly the config.
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#download').click()]);
   assert.match(download.suggestedFilename(), TUNNEL_FILE);

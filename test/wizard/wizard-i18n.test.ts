@@ -41,7 +41,7 @@ const SAMPLE: Record<string, string | number> = new Proxy({}, { get: (_t, k) => 
  * else written in Latin letters inside a Russian, Persian or Chinese message
  * is English left behind.
  */
-const KEEP = /\b(DAMM|WireGuard|AmneziaWG|Google Play|F-Droid|Mac App Store|App Store|iPhone|iPad|Android|Windows|Linux|Mac|VPN|UDP|TCP|TLS|HTTPS|WebSocket|QR|Wi-Fi|Cookie|cookie|Ctrl|ms|T1|Downloads|openresolv|resolvconf|wg-quick|domain fronting)\b/g;
+const KEEP = /\b(DAMM|WireGuard|AmneziaWG|Google Play|F-Droid|Mac App Store|App Store|iPhone|iPad|Android|Windows|Linux|Mac|VPN|UDP|TCP|TLS|HTTPS|WebSocket|QR|Wi-Fi|Cookie|cookie|Ctrl|ms|T1|Downloads|openresolv|resolvconf|wg-quick|domain fronting|GitHub|amnezia\.org|amneziawg-windows-client)\b/g;
 
 test('every shipped language has exactly the English keys, the same placeholders and the same commands', () => {
   assert.deepEqual(Object.keys(catalogs).sort(), LANGUAGES.map((l) => l.tag).filter((t) => t !== 'en').sort(), 'a catalog for every language in the switch, and no other');

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ERROR_CODES } from '../../src/core/errors.js';
+import { tunnelName } from '../../src/core/wg-config.js';
 import { parseInvite, parseRootPin } from '../../src/wizard/invite.js';
 import { detectPlatform, importSteps, PLATFORMS } from '../../src/wizard/platform.js';
 import { describeProblem } from '../../src/wizard/problems.js';
@@ -62,6 +63,25 @@ test('platform detection: iPhone, iPad (also as a "Mac" with touch), Android, Ma
   assert.match(importSteps('macos').join(' '), /Import tunnel\(s\) from file/);
   assert.match(importSteps('windows').join(' '), /Import tunnel\(s\) from file/);
   assert.match(importSteps('linux').join(' '), /wg-quick up \{tunnel\}/);
+});
+
+test('AmneziaWG doors: the AmneziaWG apps\' steps on every platform, `awg-quick` on Linux', () => {
+  for (const { id } of PLATFORMS) {
+    const steps = importSteps(id, { file: 'damm-NL-awg.conf', tunnel: 'damm-NL-awg' }, 'amneziawg').join(' ');
+    assert.match(steps, /AmneziaWG|amneziawg-tools/, `${id}: the AmneziaWG app`);
+    assert.doesNotMatch(steps, /WireGuard app|wireguard\.com|\bwg-quick|\{/, `${id}: nothing of the WireGuard app's steps, every placeholder filled`);
+  }
+  assert.match(importSteps('linux', { file: 'f.conf', tunnel: 'f' }, 'amneziawg').join(' '), /\/etc\/amnezia\/amneziawg\/f\.conf`[\s\S]*`sudo awg-quick up f`/);
+});
+
+test('tunnel names: at most 15 of [a-zA-Z0-9_=+.-], a door\'s suffix kept whole so doors never share a name', () => {
+  assert.equal(tunnelName('damm', 'NL'), 'damm-NL');
+  assert.equal(tunnelName('damm', 'NL', '443'), 'damm-NL-443');
+  assert.equal(tunnelName('damm', 'NL', 'awg'), 'damm-NL-awg');
+  const long = ['', '443', '53', 'awg'].map((x) => tunnelName('damm', 'eu-west-1 (Frankfurt)', x));
+  assert.deepEqual(long, ['damm-eu-west-1F', 'damm-eu-wes-443', 'damm-eu-west-53', 'damm-eu-wes-awg']);
+  for (const n of long) assert.match(n, /^[a-zA-Z0-9_=+.-]{1,15}$/);
+  assert.equal(new Set(long).size, long.length);
 });
 
 test('every refusal the API can send about enrollment becomes a titled problem with a way forward', () => {

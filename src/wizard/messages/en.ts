@@ -7,7 +7,7 @@
  * Adding a string (docs/wizard.md, "Languages"): add the key here, use it
  * with t('key', { params }), and add its translation to every `<lang>.json`.
  * Keys are grouped by where they appear: page.* (the static page), start.*,
- * status.*, problem.*, trust.*, result.*, steps.<platform>.*, test.*,
+ * status.*, problem.*, trust.*, result.*, steps.<platform>.*, door.*, test.*,
  * posture.*, tier.*, unit.*. Placeholders: `{name}`, and
  * `{n, plural, one {…} other {…}}` (i18n.ts).
  */
@@ -29,13 +29,13 @@ export const EN = {
   'page.inviteHelp': 'Paste the whole link you were sent.',
   'page.inviteSubmit': 'Use this invite',
   'page.resultH': 'Your connection is ready',
-  'page.importH': 'Import it into WireGuard',
+  'page.importH': 'Import it into {app}',
   'page.showConf': 'Show the configuration text',
-  'page.confLabel': 'WireGuard configuration',
+  'page.confLabel': '{app} configuration',
   'page.copy': 'Copy configuration',
-  'page.qrCaption': 'Scan with the WireGuard app: + then “Create from QR code”. This code holds your private key: do not share it or photograph it.',
+  'page.qrCaption': 'Scan with the {app} app: + then “Create from QR code”. This code holds your private key: do not share it or photograph it.',
   'page.testH': 'Test my connection',
-  'page.testIntro': 'Switch the tunnel on in WireGuard, then come back here.',
+  'page.testIntro': 'Switch the tunnel on in {app}, then come back here.',
   'page.test': 'Test my connection',
   'page.usageH': 'Your allowance',
   'page.postureH': 'Service status',
@@ -128,7 +128,7 @@ export const EN = {
 
   // The result.
   'result.download': 'Download {file}',
-  'result.qrLabel': 'QR code of your WireGuard configuration "{tunnel}"',
+  'result.qrLabel': 'QR code of your {app} configuration "{tunnel}"',
   'result.device': 'Your device',
   'result.noLimit': 'No data limit on this connection.',
   'result.quota': 'Up to {amount} per period on this connection ({tier} tier).',
@@ -175,6 +175,25 @@ export const EN = {
   'steps.linux.2': 'Click "Download {file}", then move it into place: `sudo install -m 600 ~/Downloads/{file} /etc/wireguard/{file}`',
   'steps.linux.3': 'Bring the tunnel up: `sudo wg-quick up {tunnel}` (and down again: `sudo wg-quick down {tunnel}`). If wg-quick asks for resolvconf, install openresolv.',
 
+  // The doors of the device's gateway (main.ts), one tab each; AmneziaWG's import steps reuse the WireGuard step where the apps agree (platform.ts).
+  'door.listLabel': 'Ways to connect',
+  'door.wireguard': 'WireGuard, UDP {port}',
+  'door.awg': 'AmneziaWG, for networks that block WireGuard',
+  'door.awgPort': 'AmneziaWG, UDP {port}, for networks that block WireGuard',
+  'door.awg.ios.1': 'Install the AmneziaWG app from the App Store.',
+  'door.awg.ios.2': 'In AmneziaWG, tap +, then "Create from QR code", and scan the code on this page (open this page on another screen to scan it).',
+  'door.awg.ios.3': 'Only have this iPhone or iPad? Tap "Download {file}", open the file, and share it to AmneziaWG.',
+  'door.awg.android.1': 'Install the AmneziaWG app from Google Play (or from its releases on GitHub).',
+  'door.awg.android.2': 'In AmneziaWG, tap +, then scan the code on this page (open this page on another screen to scan it).',
+  'door.awg.android.3': 'Only have this phone? Tap "Download {file}", then in AmneziaWG tap + and import the file.',
+  'door.awg.macos.1': 'Install AmneziaWG from the Mac App Store.',
+  'door.awg.macos.3': 'In AmneziaWG, choose "Import tunnel(s) from file" and pick {file} from your Downloads.',
+  'door.awg.windows.1': 'Install AmneziaWG from amnezia.org, or from the amneziawg-windows-client releases on GitHub.',
+  'door.awg.windows.3': 'In AmneziaWG, click "Import tunnel(s) from file" and pick {file} from your Downloads.',
+  'door.awg.linux.1': 'Install `amneziawg-tools` (it brings `awg` and `awg-quick`) and either the AmneziaWG kernel module or `amneziawg-go`.',
+  'door.awg.linux.2': 'Click "Download {file}", then move it into place: `sudo install -m 600 ~/Downloads/{file} /etc/amnezia/amneziawg/{file}`',
+  'door.awg.linux.3': 'Bring the tunnel up: `sudo awg-quick up {tunnel}` (and down again: `sudo awg-quick down {tunnel}`).',
+
   // "Test my connection" (connection-test.ts).
   'test.testing': 'Testing…',
   'test.worthKnowing': 'Worth knowing:',
@@ -190,9 +209,10 @@ export const EN = {
   'test.otherGateway': 'This traffic came through a DAMM gateway other than the one this device was given: another DAMM tunnel may be switched on instead of "{tunnel}".',
   'test.no': 'Not yet: your traffic is not going through DAMM.',
   'test.seenDirect': 'DAMM sees you at {ip}, which is not a DAMM gateway.',
-  'test.switchOn': 'Most likely the tunnel is not switched on: open WireGuard, switch on "{tunnel}", then test again.',
+  'test.switchOn': 'Most likely the tunnel is not switched on: open {app}, switch on "{tunnel}", then test again.',
   'test.udpBlocked': "If it is on and this still says no, this network may block WireGuard's UDP traffic (port {port}). Try another network, such as mobile data instead of Wi-Fi.",
   'test.t1Offered': 'This service also runs obfuscated (T1) front doors, which get through many such networks: ask the people who run it for a T1 connection.',
+  'test.awgHere': 'The AmneziaWG door above gets through many networks that block WireGuard: import it too and try it.',
   'test.t1Missing': 'An obfuscated (T1) front door gets through many such networks; this service does not offer one yet.',
   'test.gone': 'This configuration no longer leads anywhere: the gateway it points to has been taken out of service for good.',
   'test.goneNext': 'Get a new configuration on this page, import it, and delete the old tunnel "{tunnel}" from the app.',
