@@ -20,7 +20,8 @@ import { newPage, recordTraffic, renderedPrivateKey, requireBuiltWizard, useBrow
 import { WIZARD_CSP } from '../../src/control-plane/routes/wizard.js';
 
 const MESSAGES = path.resolve('src/wizard/messages');
-const SCREENS = path.resolve('docs/screens');
+// The screenshots kept in the repository are refreshed on purpose (DAMM_UPDATE_SCREENS=1), not by every run.
+const SCREENS = path.resolve(process.env['DAMM_UPDATE_SCREENS'] ? 'docs/screens' : 'test-artifacts/wizard');
 const catalogs = Object.fromEntries(
   readdirSync(MESSAGES)
     .filter((f) => f.endsWith('.json'))
