@@ -28,8 +28,8 @@ import { backendPids } from './lib/pg.js';
 import { trackCpu } from './lib/cpu.js';
 
 /** paced: open-loop arrivals at a fixed rate well below saturation, to separate pipeline latency from CPU queueing. */
-export const FULL = { preseed: 10_000, warmup: 50, idle: 1_000, burst: 3_000, concurrency: 16, paced: 1_000, pacedPerS: 250, liveTimeoutMs: 30_000 };
-export const SMOKE = { preseed: 50, warmup: 3, idle: 10, burst: 32, concurrency: 16, paced: 10, pacedPerS: 100, liveTimeoutMs: 15_000 };
+export const FULL = { rounds: 2, preseed: 10_000, warmup: 50, idle: 1_000, burst: 3_000, concurrency: 16, paced: 1_000, pacedPerS: 250, liveTimeoutMs: 30_000 };
+export const SMOKE = { rounds: 1, preseed: 50, warmup: 3, idle: 10, burst: 32, concurrency: 16, paced: 10, pacedPerS: 100, liveTimeoutMs: 15_000 };
 
 /** The gateway shapes measured in one run; the first is the one-door baseline every ratio is taken against. */
 export const SHAPES = [
@@ -66,7 +66,9 @@ interface ShapeRun {
   catalogDoors: number | null;
   agentRssMB: { peakMB: number; lastMB: number };
   loadavgAtStart: number[];
-  samples: { idleLiveMs: number[]; burstLiveMs: number[]; pacedLiveMs: number[]; idleHttpMs: number[] };
+  samples: { idleLiveMs: number[]; burstLiveMs: number[]; pacedLiveMs: number[]; idleHttpMs: number[]; burstHttpMs: number[] };
+  /** Each round's own figures when several were merged. */
+  rounds?: Array<{ round: number; idleP50: number; idleP99: number; burstP50: number; burstP99: number; burstEnrollPerS: number; controlPlaneAndPostgresMsPerEnroll: number; neighbourCores: number; loadavgAtStart: number[] }>;
   notes: string[];
 }
 
@@ -208,7 +210,7 @@ async function runShape(ctx: RunContext, P: Params, shape: Shape): Promise<Shape
       catalogDoors,
       agentRssMB: agent.rss(),
       loadavgAtStart,
-      samples: { idleLiveMs: idleLive.map((x) => round(x, 3)), burstLiveMs: burstLatencies.map((x) => round(x, 3)), pacedLiveMs: pacedLatencies.map((x) => round(x, 3)), idleHttpMs: idleHttp.map((x) => round(x, 3)) },
+      samples: { idleLiveMs: idleLive.map((x) => round(x, 3)), burstLiveMs: burstLatencies.map((x) => round(x, 3)), pacedLiveMs: pacedLatencies.map((x) => round(x, 3)), idleHttpMs: idleHttp.map((x) => round(x, 3)), burstHttpMs: burstResp.map((x) => round(x, 3)) },
       notes,
     };
     ctx.progress.note(`${shape.id}: idle p50 ${r.idle.p50} p99 ${r.idle.p99} ms; burst p50 ${r.burst.p50} p99 ${r.burst.p99} ms (${r.burstEnrollPerS}/s); paced p50 ${r.paced.p50} p99 ${r.paced.p99} ms; cp+pg CPU ${burstCpuMsPerEnroll.controlPlaneAndPostgres} ms/enrollment; missing ${interfaceCheck.map((c) => c.missingOnInterface).join('/')}`);
@@ -221,6 +223,48 @@ async function runShape(ctx: RunContext, P: Params, shape: Shape): Promise<Shape
   }
 }
 
+/**
+ * One shape's rounds as one: latency distributions over every round's samples, per-enrollment CPU and throughput
+ * as the mean of the rounds (each round's own figures kept in `rounds`).
+ */
+function mergeRounds(rs: ShapeRun[]): ShapeRun {
+  if (rs.length === 1) return rs[0]!;
+  const cat = (f: (r: ShapeRun) => number[]) => rs.flatMap(f);
+  const mean = (f: (r: ShapeRun) => number) => round(rs.reduce((a, r) => a + f(r), 0) / rs.length, 3);
+  const samples = { idleLiveMs: cat((r) => r.samples.idleLiveMs), burstLiveMs: cat((r) => r.samples.burstLiveMs), pacedLiveMs: cat((r) => r.samples.pacedLiveMs), idleHttpMs: cat((r) => r.samples.idleHttpMs), burstHttpMs: cat((r) => r.samples.burstHttpMs) };
+  const first = rs[0]!;
+  return {
+    shape: first.shape,
+    idle: distribution(samples.idleLiveMs),
+    idleHttp: distribution(samples.idleHttpMs),
+    idleLost: mean((r) => r.idleLost) * rs.length,
+    burst: distribution(samples.burstLiveMs),
+    burstHttp: distribution(samples.burstHttpMs),
+    burstLost: mean((r) => r.burstLost) * rs.length,
+    burstEnrollments: mean((r) => r.burstEnrollments) * rs.length,
+    burstEnrollPerS: mean((r) => r.burstEnrollPerS),
+    burstWallMs: mean((r) => r.burstWallMs),
+    paced: distribution(samples.pacedLiveMs),
+    pacedLost: mean((r) => r.pacedLost) * rs.length,
+    burstCpuMsPerEnroll: {
+      controlPlane: mean((r) => r.burstCpuMsPerEnroll.controlPlane),
+      postgres: mean((r) => r.burstCpuMsPerEnroll.postgres),
+      agent: mean((r) => r.burstCpuMsPerEnroll.agent),
+      daemons: mean((r) => r.burstCpuMsPerEnroll.daemons),
+      controlPlaneAndPostgres: mean((r) => r.burstCpuMsPerEnroll.controlPlaneAndPostgres),
+    },
+    burstMachine: { machineBusyPct: mean((r) => r.burstMachine.machineBusyPct), neighbourCores: mean((r) => r.burstMachine.neighbourCores) },
+    cycle: first.cycle,
+    interfaceCheck: rs.flatMap((r) => r.interfaceCheck),
+    catalogDoors: first.catalogDoors,
+    agentRssMB: { peakMB: Math.max(...rs.map((r) => r.agentRssMB.peakMB)), lastMB: rs[rs.length - 1]!.agentRssMB.lastMB },
+    loadavgAtStart: first.loadavgAtStart,
+    samples,
+    rounds: rs.map((r, i) => ({ round: i + 1, idleP50: r.idle.p50, idleP99: r.idle.p99, burstP50: r.burst.p50, burstP99: r.burst.p99, burstEnrollPerS: r.burstEnrollPerS, controlPlaneAndPostgresMsPerEnroll: r.burstCpuMsPerEnroll.controlPlaneAndPostgres, neighbourCores: r.burstMachine.neighbourCores, loadavgAtStart: r.loadavgAtStart })),
+    notes: rs.flatMap((r) => r.notes),
+  };
+}
+
 export const bench: Benchmark = {
   name: 'enroll-to-peer-live',
   title: 'Enrollment response → peer live on real wireguard-go (and amneziawg-go) interfaces, driven by the agent: one lane vs two lanes vs four doors',
@@ -229,19 +273,26 @@ export const bench: Benchmark = {
     const problem = gatewayPrereqProblem();
     if (problem) return unavailableOutput({ ...P, shapes: SHAPES.map((s) => s.id) }, problem);
     const notes = buildNotes((m) => ctx.progress.note(m));
-    const runs: ShapeRun[] = [];
     const skipped: Array<{ shape: Shape; why: string }> = [];
-    // DAMM_BENCH_LANE_SHAPES=one-lane,two-lanes runs only those shapes (the first given is the baseline of the ratios).
+    // DAMM_BENCH_LANE_SHAPES=one-lane,two-lanes runs only those shapes (the one-lane shape, when run, is the baseline of the ratios).
     const only = (process.env['DAMM_BENCH_LANE_SHAPES'] ?? '').split(',').filter(Boolean);
+    const runnable: Shape[] = [];
     for (const shape of only.length ? SHAPES.filter((s) => only.includes(s.id)) : SHAPES) {
       const why = lanePrereqProblem(shape);
       if (why) {
         skipped.push({ shape, why });
         notes.push(`${shape.label}: unavailable: ${why}`);
-        continue;
-      }
-      runs.push(await runShape(ctx, P, shape));
+      } else runnable.push(shape);
     }
+    // Rounds in alternating order (A B C, then C B A): the machine's other load drifts, and no shape always runs first.
+    const perShape = new Map<Shape['id'], ShapeRun[]>();
+    for (let pass = 0; pass < P.rounds; pass++) {
+      for (const shape of pass % 2 === 0 ? runnable : [...runnable].reverse()) {
+        ctx.progress.note(`round ${pass + 1}/${P.rounds}: ${shape.label}`);
+        perShape.set(shape.id, [...(perShape.get(shape.id) ?? []), await runShape(ctx, P, shape)]);
+      }
+    }
+    const runs = runnable.map((s) => mergeRounds(perShape.get(s.id)!));
     for (const r of runs) notes.push(...r.notes);
     const base = runs[0]!;
     const byId = (id: Shape['id']) => runs.find((r) => r.shape.id === id) ?? null;
@@ -262,7 +313,7 @@ export const bench: Benchmark = {
     const ms = (x: number) => `${x} ms`;
     const missing = (r: ShapeRun) => r.interfaceCheck.map((c) => c.missingOnInterface).join(' / ');
     const headline = [
-      `Real agent (\`damm gateway run\`, UAPI) on wireguard-go (lane 0) and, with two lanes, amneziawg-go (lane 1) in one namespace, ${P.preseed.toLocaleString('en')} peers already served. Latency from the enrollment's HTTP response to the daemons acknowledging the peer: with two lanes, the later of the two acknowledgements. Each gateway shape on its own fresh database, control plane, agent and daemons, one after the other in this run (machine load average at each start in the table).`,
+      `Real agent (\`damm gateway run\`, UAPI) on wireguard-go (lane 0) and, with two lanes, amneziawg-go (lane 1) in one namespace, ${P.preseed.toLocaleString('en')} peers already served. Latency from the enrollment's HTTP response to the daemons acknowledging the peer: with two lanes, the later of the two acknowledgements. Each gateway shape on its own fresh database, control plane, agent and daemons, one after the other in this run (machine load average at the first round's start in the table).`,
       '',
       '| gateway | doors in the enrollment answer | idle p50 / p99 | burst p50 / p99 (enroll/s) | paced p50 / p99 | not live (idle/burst/paced) | CPU ms/enrollment in the burst: control plane + Postgres (agent, daemons) | load avg at start |',
       '|---|---|---|---|---|---|---|---|',
@@ -274,6 +325,14 @@ export const bench: Benchmark = {
         return `${r.shape.label} ÷ 1 lane: idle p50 ${v.idleP50}×, p99 ${v.idleP99}×; burst p50 ${v.burstP50}×, p99 ${v.burstP99}×; control-plane + Postgres CPU per enrollment ${v.controlPlaneAndPostgresCpu}× (control plane alone ${v.controlPlaneCpu}×), idle HTTP time ${v.idleHttpMean}×; agent CPU per enrollment ${v.agentCpu}×.`;
       }),
       '',
+      ...(P.rounds > 1
+        ? [
+          `${P.rounds} rounds, shapes in alternating order (${runnable.map((x) => x.id).join(', ')}, then reversed); latencies pooled over the rounds, CPU and enroll/s the mean of the rounds. Per round (burst p50 / p99 ms; control plane + Postgres CPU ms/enrollment; neighbours' cores during the burst; load average at start):`,
+          '',
+          ...runs.map((r) => `- ${r.shape.label}: ${(r.rounds ?? []).map((q) => `round ${q.round}: ${q.burstP50} / ${q.burstP99} ms; ${q.controlPlaneAndPostgresMsPerEnroll} ms; ${q.neighbourCores} cores; ${q.loadavgAtStart.join(' / ')}`).join(' — ')}`),
+          '',
+        ]
+        : []),
       `During the 1-lane burst the agent applied ${base.cycle.sets} batches to lane 0: one every ${base.cycle.intervalMs.p50} ms (p50), ${base.cycle.peersPerSet.p50} peers each (p50)${two ? `; with 2 lanes ${two.cycle.sets} batches, one every ${two.cycle.intervalMs.p50} ms, ${two.cycle.peersPerSet.p50} peers each` : ''}.`,
       `Every enrolled key checked against a get=1 of each interface afterwards; missing per lane: ${runs.map((r) => `${r.shape.id} ${missing(r)}`).join('; ')}.`,
     ];
