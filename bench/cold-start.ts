@@ -183,7 +183,7 @@ export const bench: Benchmark = {
       if (!(await hasFeed(database.db))) throw new Error('this build has no gateway feed (feed_events): nothing for an agent to follow');
       const feed = await feedSeederFor(cp.dataDir);
       const seedGw = await gatewayToken(cp); // a gateway row the seeded devices are placed on (same scope)
-      type TwoLanes = { raw: { oneRequest: Awaited<ReturnType<typeof rawApply>>; chunked: Awaited<ReturnType<typeof rawApply>> & { perRequest: number }; bestMs: number }; agent: AgentColdStart; agentOverRaw: number | null; overOneLaneAgent: number | null; rawOverOneLaneRaw: number | null };
+      type TwoLanes = { raw: { oneRequest: Awaited<ReturnType<typeof rawApply>>; chunked: Awaited<ReturnType<typeof rawApply>> & { perRequest: number }; bestMs: number; amneziawgAloneBestMs: number }; agent: AgentColdStart; agentOverRaw: number | null; overOneLaneAgent: number | null; rawOverOneLaneRaw: number | null };
       const perSize: Array<{ size: number; raw: { oneRequest: Awaited<ReturnType<typeof rawApply>>; chunked: Awaited<ReturnType<typeof rawApply>> & { perRequest: number }; bestMs: number }; agent: AgentColdStart; controlPlaneRssPeakMB: number; agentOverRaw: number | null; twoLanes: TwoLanes | null }> = [];
       for (const size of P.sizes) {
         await seedUpTo(database.db, size, { gatewayId: seedGw.gatewayId, feed, onProgress: (d, n) => ctx.progress.update(`size ${size}: seeding ${d}/${n}`) });
@@ -210,9 +210,12 @@ export const bench: Benchmark = {
           ctx.progress.update(`size ${size}: raw UAPI to both daemons, ${P.chunk}-peer requests`, true);
           const chunked = await rawApply(kit, peers, P.chunk, { daemons: both });
           const bestMs = Math.min(oneRequest.ms, chunked.ms);
+          // Diagnostic: amneziawg-go alone, to tell its own apply cost from the two daemons sharing the cores.
+          ctx.progress.update(`size ${size}: raw UAPI to amneziawg-go alone`, true);
+          const awgAlone = Math.min((await rawApply(kit, peers, peers.length, { daemons: [AMNEZIAWG_GO] })).ms, (await rawApply(kit, peers, P.chunk, { daemons: [AMNEZIAWG_GO] })).ms);
           const a2 = await agentColdStart({ kit, cp, peers, awg: true, progress: ctx.progress, label: `size ${size}, 2 lanes` });
-          twoLanes = { raw: { oneRequest, chunked: { ...chunked, perRequest: P.chunk }, bestMs }, agent: a2, agentOverRaw: ratio(a2.liveMs, bestMs), overOneLaneAgent: ratio(a2.liveMs, agent.liveMs), rawOverOneLaneRaw: ratio(bestMs, rawBest) };
-          ctx.progress.note(`size ${size}, 2 lanes: raw UAPI to both ${bestMs} ms; agent: both lanes live after ${a2.liveMs} ms (lanes ${a2.laneLiveMs.join(' / ')} ms), ${twoLanes.agentOverRaw}× raw, ${twoLanes.overOneLaneAgent}× the one-lane agent; RSS peak ${a2.rssPeakMB} MB; missing ${a2.missingByLane.join(' / ')}, extra ${a2.extraByLane.join(' / ')}`);
+          twoLanes = { raw: { oneRequest, chunked: { ...chunked, perRequest: P.chunk }, bestMs, amneziawgAloneBestMs: awgAlone }, agent: a2, agentOverRaw: ratio(a2.liveMs, bestMs), overOneLaneAgent: ratio(a2.liveMs, agent.liveMs), rawOverOneLaneRaw: ratio(bestMs, rawBest) };
+          ctx.progress.note(`size ${size}, 2 lanes: raw UAPI to both ${bestMs} ms (amneziawg-go alone ${awgAlone} ms); agent: both lanes live after ${a2.liveMs} ms (lanes ${a2.laneLiveMs.join(' / ')} ms), ${twoLanes.agentOverRaw}× raw, ${twoLanes.overOneLaneAgent}× the one-lane agent; RSS peak ${a2.rssPeakMB} MB; missing ${a2.missingByLane.join(' / ')}, extra ${a2.extraByLane.join(' / ')}`);
         }
         perSize.push({ size, raw: { oneRequest: rawOne, chunked: { ...rawChunked, perRequest: P.chunk }, bestMs: rawBest }, agent, controlPlaneRssPeakMB: agent.controlPlaneRssPeakMB, agentOverRaw, twoLanes });
       }
@@ -239,6 +242,8 @@ export const bench: Benchmark = {
               else rows.push(`| ${s.size.toLocaleString('en')} | 2 | unavailable: ${twoLaneProblem} | | | | | | | |`);
               return rows;
             }),
+            '',
+            `Raw UAPI floor per daemon (best of one request and ${P.chunk}-peer requests): ${perSize.map((s) => `${s.size.toLocaleString('en')}: wireguard-go alone ${s2(s.raw.bestMs)}${s.twoLanes ? `, amneziawg-go alone ${s2(s.twoLanes.raw.amneziawgAloneBestMs)}, both at once ${s2(s.twoLanes.raw.bestMs)}` : ''}`).join('; ')}.`,
           ],
         },
         targets: {
