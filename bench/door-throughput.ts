@@ -30,12 +30,12 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
-import path, { delimiter } from 'node:path';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Benchmark, BenchOutput, RunContext } from './lib/result.js';
-import { gatewayPrereqProblem, newKit, unavailableOutput } from './lib/gateway.js';
+import { gatewayPrereqProblem, inPath, newKit, unavailableOutput } from './lib/gateway.js';
 import { processCpuMs, reapedChildrenCpuMs, systemTicks } from './lib/cpu.js';
 import { round } from './lib/stats.js';
 import { awgTunnelMtu, generateAwgParams, renderAwgClientConfig, validateAwgParams, type AwgParams } from '../src/core/amneziawg.js';
@@ -126,9 +126,6 @@ export interface TransferSample {
   restCores: number;
 }
 
-function inPath(bin: string): boolean {
-  return (process.env['PATH'] ?? '').split(delimiter).some((d) => existsSync(path.join(d, bin)));
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -4,18 +4,19 @@
  * and the real agent as its own process, `node dist/cli/main.js gateway run`,
  * pointed at a UAPI tap so the moment each peer goes live is known exactly.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import path from 'node:path';
+import path, { delimiter } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CLI_MAIN } from './cp.js';
 import type { BenchOutput } from './result.js';
 import { REPO_ROOT } from './env.js';
 import { processMemMB } from './cpu.js';
 import { UapiTap } from './uapi-tap.js';
-import type { NetnsKit, WireguardGoHandle } from '../../test/helpers/netns.js';
+import { redirectTable } from '../../src/gateway/agent/host.js';
+import type { NetnsKit, UserspaceDaemon, WireguardGoHandle } from '../../test/helpers/netns.js';
 
 /** Why the gateway benchmarks cannot run here, or null when they can. */
 /** The result of a gateway benchmark that cannot run on this machine, saying why. */
@@ -31,6 +32,17 @@ export function gatewayPrereqProblem(): string | null {
   return problems.length ? problems.join('; ') : null;
 }
 
+/** Whether `bin` is on this process's PATH. */
+export function inPath(bin: string): boolean {
+  return (process.env['PATH'] ?? '').split(delimiter).some((d) => existsSync(path.join(d, bin)));
+}
+
+/** Why a second lane (amneziawg-go) or alternate ports (nft) cannot be measured here, or null. */
+export function lanePrereqProblem(o: { awg: boolean; altPorts?: readonly number[] }): string | null {
+  const missing = [...(o.awg ? ['amneziawg-go'] : []), ...(o.altPorts?.length ? ['nft'] : [])].filter((b) => !inPath(b));
+  return missing.length ? `${missing.map((b) => `\`${b}\``).join(', ')} not in PATH (.ci/run installs amneziawg-go)` : null;
+}
+
 export async function newKit(): Promise<NetnsKit> {
   const { NetnsKit } = await import('../../test/helpers/netns.js');
   return new NetnsKit();
@@ -43,10 +55,15 @@ export interface TappedDaemon {
   close(): Promise<void>;
 }
 
-/** A fresh wireguard-go in a fresh namespace, with a tap the agent will use. */
-export async function tappedDaemon(kit: NetnsKit): Promise<TappedDaemon> {
-  const ns = await kit.namespace();
-  const daemon = await kit.startWireguardGo(ns);
+/**
+ * A fresh wireguard-go (or `daemon`, e.g. amneziawg-go) in a fresh namespace
+ * (or in `ns`, beside another lane's daemon), with a tap the agent will use.
+ * Each tap has its own directory: the agent's --uapi-socket-dir and
+ * --awg-socket-dir point at two of them.
+ */
+export async function tappedDaemon(kit: NetnsKit, o: { daemon?: UserspaceDaemon; ns?: string } = {}): Promise<TappedDaemon> {
+  const ns = o.ns ?? (await kit.namespace());
+  const daemon = o.daemon ? await kit.startWireguardGo(ns, undefined, o.daemon) : await kit.startWireguardGo(ns);
   const tapDir = await mkdtemp(path.join(tmpdir(), 'damm-bench-tap-'));
   const tap = new UapiTap(tapDir, daemon.ifname, daemon.socketPath);
   await tap.listen();
@@ -58,6 +75,45 @@ export async function tappedDaemon(kit: NetnsKit): Promise<TappedDaemon> {
       await tap.close();
       await rm(tapDir, { recursive: true, force: true });
       await kit.stopWireguardGo(daemon);
+    },
+  };
+}
+
+/** A gateway's lanes as the benchmarks run them: lane 0 on wireguard-go, optionally lane 1 on amneziawg-go in the same namespace, each behind its own tap. */
+export interface TappedGateway {
+  /** lanes[0] is lane 0 (wireguard-go); lanes[1], when present, lane 1 (amneziawg-go). */
+  lanes: TappedDaemon[];
+  /** What startAgent needs for the lanes beyond lane 0. */
+  setup: LaneSetup;
+  /** Resolves with the moment `key` is live on EVERY lane (the last tap's acknowledgement). */
+  whenLive(key: string): Promise<number>;
+  /** Keys live on every lane so far. */
+  liveCount(): number;
+  close(): Promise<void>;
+}
+
+export const AWG_LISTEN_PORT = 51821;
+
+export async function tappedGateway(kit: NetnsKit, o: { awg: boolean; altPorts?: number[] }): Promise<TappedGateway> {
+  const { AMNEZIAWG_GO } = await import('../../test/helpers/netns.js');
+  const lane0 = await tappedDaemon(kit);
+  const lanes = [lane0];
+  if (o.awg) lanes.push(await tappedDaemon(kit, { daemon: AMNEZIAWG_GO, ns: lane0.daemon.ns }));
+  const awg = lanes[1];
+  return {
+    lanes,
+    setup: {
+      ...(awg ? { awg: { ifname: awg.daemon.ifname, tapDir: awg.tapDir, listenPort: AWG_LISTEN_PORT } } : {}),
+      ...(o.altPorts?.length ? { altPorts: o.altPorts } : {}),
+    },
+    whenLive: async (key) => Math.max(...(await Promise.all(lanes.map((l) => l.tap.whenLive(key))))),
+    liveCount: () => {
+      let n = 0;
+      for (const k of lane0.tap.liveAt.keys()) if (lanes.every((l) => l.tap.liveAt.has(k))) n++;
+      return n;
+    },
+    close: async () => {
+      for (const l of lanes.reverse()) await l.close();
     },
   };
 }
@@ -75,11 +131,28 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
+/** How many doors the benchmarked gateway serves: lane 0 always; `awg` adds lane 1 (AmneziaWG); `altPorts` adds lane-0 doors. */
+export interface LaneSetup {
+  /** Lane 1: the tapped amneziawg-go the agent drives with --awg-*. */
+  awg?: { ifname: string; tapDir: string; listenPort: number };
+  /** Lane 0's alternate UDP ports (--alt-port): nftables redirects in the agent's own table, each one more catalog door. */
+  altPorts?: number[];
+}
+
+/** The agent's arguments for a lane setup (lane 0's are always given by startAgent). */
+function laneArgs(l: LaneSetup): string[] {
+  const args: string[] = [];
+  for (const p of l.altPorts ?? []) args.push('--alt-port', String(p));
+  if (l.awg) args.push('--awg-port', String(l.awg.listenPort), '--awg-interface', l.awg.ifname, '--awg-socket-dir', l.awg.tapDir);
+  return args;
+}
+
 /**
- * Starts `damm gateway run` against `controlPlane` for the daemon behind `tap`.
+ * Starts `damm gateway run` against `controlPlane` for the daemon behind `tap`
+ * (and, with `lanes.awg`, the amneziawg-go behind a second tap).
  * Logs at info level come back on stdout as JSON and are kept.
  */
-export async function startAgent(o: { controlPlane: string; token: string; ifname: string; tapDir: string; listenPort?: number; logLevel?: string; sampleEveryMs?: number }): Promise<AgentProcess> {
+export async function startAgent(o: { controlPlane: string; token: string; ifname: string; tapDir: string; listenPort?: number; logLevel?: string; sampleEveryMs?: number; lanes?: LaneSetup }): Promise<AgentProcess> {
   const stateDir = await mkdtemp(path.join(tmpdir(), 'damm-bench-gw-'));
   // DAMM_BENCH_AGENT_NODE_ARGS: extra node flags for the agent (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") when profiling.
   const nodeArgs = (process.env['DAMM_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
@@ -87,10 +160,17 @@ export async function startAgent(o: { controlPlane: string; token: string; ifnam
     process.execPath,
     [...nodeArgs, CLI_MAIN, 'gateway', 'run', '--control-plane', o.controlPlane, '--interface', o.ifname, '--listen-port', String(o.listenPort ?? 51820),
       '--endpoint', '192.0.2.10:51820', '--egress-ip', '192.0.2.10', '--state-dir', stateDir, '--backend', 'uapi', '--uapi-socket-dir', o.tapDir,
-      '--no-manage-addresses', '--reconcile-interval', '3600', '--log-level', o.logLevel ?? 'info'],
+      '--no-manage-addresses', '--reconcile-interval', '3600', '--log-level', o.logLevel ?? 'info', ...laneArgs(o.lanes ?? {})],
     { cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root', NODE_ENV: 'production', DAMM_GATEWAY_TOKEN: o.token }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const kill = () => child.exitCode === null && child.kill('SIGKILL');
+  // An agent killed before its own shutdown leaves its alternate-port table behind; drop it here too.
+  const dropRedirects = () => {
+    if (o.lanes?.altPorts?.length) spawnSync('nft', ['delete', 'table', 'inet', redirectTable(o.ifname)], { stdio: 'ignore' });
+  };
+  const kill = () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    dropRedirects();
+  };
   process.once('exit', kill);
   const logs: AgentProcess['logs'] = [];
   const waiters: Array<{ msg: string; resolve: (t: number) => void }> = [];
@@ -150,6 +230,7 @@ export async function startAgent(o: { controlPlane: string; token: string; ifnam
         await exited;
         clearTimeout(t);
       }
+      dropRedirects();
       await rm(stateDir, { recursive: true, force: true });
     },
   };

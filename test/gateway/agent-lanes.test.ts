@@ -310,3 +310,18 @@ test('an AmneziaWG lane: its parameters are drawn once, persisted and signed int
   assert.equal((await catalogOf(cp)).version, version);
   assert.equal((await cp.ctx.db.query("SELECT 1 FROM audit_log WHERE action = 'gateway.doors_changed'")).rows.length, 0);
 });
+
+test('a fresh two-lane gateway takes its snapshot onto both lanes: devices enrolled before it started are on both interfaces at their offsets', async () => {
+  const cp = await startFeedControlPlane();
+  cleanups.push(() => cp.stop());
+  // Devices placed on a one-lane gateway of the region, before the two-lane gateway exists: only its snapshot brings them.
+  await startAgent(cp, { token: await newToken(cp), secondLane: false });
+  const pass = await invite(cp, 3);
+  const devs = [await enroll(cp.url, pass), await enroll(cp.url, pass), await enroll(cp.url, pass)];
+  const h = await startAgent(cp, { token: await newToken(cp), secondLane: true });
+  await until('every device on both lanes of the fresh gateway', () => devs.every((x) => h.lane0.peers.has(x.publicKey) && h.lane2!.peers.has(x.publicKey)) || undefined);
+  for (const d of devs) {
+    const offset = Number(d.body.addresses.ipv4.split('.')[3]) + 256 * Number(d.body.addresses.ipv4.split('.')[2]);
+    assert.deepEqual(h.lane2!.peers.get(d.publicKey)!.allowedIps.sort(), [`10.68.${Math.floor(offset / 256)}.${offset % 256}/32`, `fd0d:a44d:66:2::${offset.toString(16)}/128`].sort());
+  }
+});

@@ -571,15 +571,20 @@ export class GatewayAgent {
       let received = 0;
       let applying: Promise<void> = Promise.resolve();
       let applyFailed = false;
-      const apply = (delta: PeerDelta): Promise<void> =>
-        this.o.backend.applyPeers({ upsert: [...delta.upsert.values()], remove: [...delta.remove] }).then(
-          () => {},
-          (err: unknown) => {
-            // The full comparison after the swap puts right whatever did not take.
-            applyFailed = true;
-            this.o.log.error({ err: errText(err), details: isDammError(err) ? err.details : undefined }, 'applying snapshot peers failed; will repair');
-          },
-        );
+      // Every lane holds every peer (at its own offset): each batch goes to every lane's daemon, side by side.
+      const apply = async (delta: PeerDelta): Promise<void> => {
+        const upsert = [...delta.upsert.values()];
+        const remove = [...delta.remove];
+        await Promise.all(this.lanes.map((l) =>
+          l.backend.applyPeers({ upsert: this.forLane(l, upsert), remove }).then(
+            () => {},
+            (err: unknown) => {
+              // The full comparison after the swap puts right whatever did not take.
+              applyFailed = true;
+              this.o.log.error({ err: errText(err), lane: l.lane, details: isDammError(err) ? err.details : undefined }, 'applying snapshot peers failed; will repair');
+            },
+          )));
+      };
       try {
         for await (const batch of snap.batches) {
           const delta = emptyDelta();
