@@ -643,8 +643,9 @@ export class GatewayAgent {
 
   /** The same change on every lane; one lane failing does not keep it from the others. */
   private async applyDelta(delta: PeerDelta, why: string): Promise<void> {
-    let failed = false;
-    for (const l of this.lanes) {
+    // The lanes are separate daemons: one batch goes to all of them side by side, so a second
+    // lane adds no serial UAPI round trip to enroll -> live (bench/enroll-to-peer-live, two lanes).
+    const results = await Promise.all(this.lanes.map(async (l) => {
       try {
         const changes: PeerChanges = { upsert: this.forLane(l, [...delta.upsert.values()]), remove: [...delta.remove] };
         const started = performance.now();
@@ -652,13 +653,14 @@ export class GatewayAgent {
         this.o.metrics?.applySeconds.observe({ lane: String(l.lane) }, (performance.now() - started) / 1000);
         this.o.metrics?.peers.set({ lane: String(l.lane), protocol: l.protocol }, this.desired.size);
         this.o.log.debug({ why, lane: l.lane, upserted: r.upserted, removed: r.removed }, 'peers applied');
+        return true;
       } catch (err) {
         // The desired set still holds the truth; the next repair retries what did not take.
         this.o.log.error({ err: errText(err), lane: l.lane, details: isDammError(err) ? err.details : undefined }, 'applying peers failed; will repair');
-        failed = true;
+        return false;
       }
-    }
-    if (failed) setTimeout(() => void this.queue.add(() => this.repair('after-error')).catch(() => {}), 1000).unref();
+    }));
+    if (results.includes(false)) setTimeout(() => void this.queue.add(() => this.repair('after-error')).catch(() => {}), 1000).unref();
   }
 
   /** Full comparison of every lane's interface with the desired set; fixes whatever differs (also a restarted daemon). */
