@@ -5,7 +5,41 @@
  * stopped by its pid. Shared by the outline-ss-server and Xray drivers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import PQueue from 'p-queue';
 import { DammError } from '../../core/errors.js';
+
+/**
+ * What both door-server drivers share: the child they own, one operation at
+ * a time (two reloads or API calls in flight could confirm each other's
+ * change), stop, the pid, and a clear error when asked to act while stopped.
+ */
+export abstract class ChildServerDriver {
+  protected child: ServerChild | undefined;
+  private readonly queue = new PQueue({ concurrency: 1 });
+
+  constructor(private readonly serverName: string) {}
+
+  protected serial<T>(fn: () => Promise<T>): Promise<T> {
+    return this.queue.add(fn);
+  }
+
+  async stop(): Promise<void> {
+    await this.serial(async () => {
+      await this.child?.stop();
+      this.child = undefined;
+    });
+  }
+
+  /** The server's pid (tests and benchmarks signal or inspect it). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  protected running(): ServerChild {
+    if (!this.child) throw new DammError('conflict', `${this.serverName} is not running: start() it first.`);
+    return this.child;
+  }
+}
 
 export interface ServerChild {
   readonly pid: number;

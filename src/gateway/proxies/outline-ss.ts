@@ -23,10 +23,9 @@
  *   p<t are the target side).
  */
 import { readFile } from 'node:fs/promises';
-import PQueue from 'p-queue';
 import { DammError } from '../../core/errors.js';
 import { writeFileDurably } from '../../io/durable-file.js';
-import { startServerChild, type ServerChild } from './child.js';
+import { ChildServerDriver, startServerChild, type ServerChild } from './child.js';
 import { samplesOf } from './prom-text.js';
 import { checkProxyUsers } from './users.js';
 import { isDoorPath, SHADOWSOCKS_CIPHER } from '../../core/proxy-config.js';
@@ -103,24 +102,20 @@ export function countersFromMetrics(text: string): Map<string, ProxyCounters> {
 const LOADED = /Loaded config\.\s+access_keys=(\d+)/;
 const REFUSED = /Failed to update server|Server failed to start/;
 
-export class OutlineSsServer implements ProxyServer {
-  private child: ServerChild | undefined;
-  private readonly queue = new PQueue({ concurrency: 1 });
+export class OutlineSsServer extends ChildServerDriver implements ProxyServer {
   /** Ids the server confirmed loading last. */
   private confirmed: string[] = [];
   /** Whether the metrics endpoint has answered once (before that, start-up may still be binding it). */
   private metricsUp = false;
 
-  constructor(private readonly opts: OutlineSsOptions) {}
+  constructor(private readonly opts: OutlineSsOptions) {
+    super('outline-ss-server');
+  }
 
   private get timeoutMs(): number {
     return this.opts.timeoutMs ?? 10_000;
   }
 
-  /** One operation at a time (as the WireGuard backends): two SIGHUPs in flight could confirm each other's reload. */
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    return this.queue.add(fn);
-  }
 
   start(initial: readonly ProxyUser[]): Promise<void> {
     return this.serial(async () => {
@@ -182,23 +177,6 @@ export class OutlineSsServer implements ProxyServer {
 
   async counters(): Promise<Map<string, ProxyCounters>> {
     return countersFromMetrics(await this.metricsText());
-  }
-
-  async stop(): Promise<void> {
-    await this.serial(async () => {
-      await this.child?.stop();
-      this.child = undefined;
-    });
-  }
-
-  /** The server's pid (tests signal or inspect it). */
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  private running(): ServerChild {
-    if (!this.child) throw new DammError('conflict', 'outline-ss-server is not running: start() it first.');
-    return this.child;
   }
 
   private async metricsText(): Promise<string> {

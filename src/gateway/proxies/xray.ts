@@ -21,10 +21,9 @@
  *   (uplink = from the device).
  */
 import { spawn } from 'node:child_process';
-import PQueue from 'p-queue';
 import { DammError } from '../../core/errors.js';
 import { writeFileDurably } from '../../io/durable-file.js';
-import { startServerChild, type ServerChild } from './child.js';
+import { ChildServerDriver, startServerChild, type ServerChild } from './child.js';
 import type { ProxyCounters, ProxyServer, ProxyUser } from './port.js';
 import { checkProxyUsers } from './users.js';
 import { isDoorPath } from '../../core/proxy-config.js';
@@ -116,13 +115,13 @@ interface ApiResult {
   stderr: string;
 }
 
-export class XrayVlessServer implements ProxyServer {
-  private child: ServerChild | undefined;
-  private readonly queue = new PQueue({ concurrency: 1 });
+export class XrayVlessServer extends ChildServerDriver implements ProxyServer {
   /** What this driver gave the server: id → UUID (the API lists ids; a changed UUID is a remove + add). */
   private given = new Map<string, string>();
 
-  constructor(private readonly opts: XrayOptions) {}
+  constructor(private readonly opts: XrayOptions) {
+    super('xray');
+  }
 
   private get timeoutMs(): number {
     return this.opts.timeoutMs ?? 10_000;
@@ -132,9 +131,6 @@ export class XrayVlessServer implements ProxyServer {
     return this.opts.command ?? ['xray'];
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    return this.queue.add(fn);
-  }
 
   start(initial: readonly ProxyUser[]): Promise<void> {
     return this.serial(async () => {
@@ -199,23 +195,6 @@ export class XrayVlessServer implements ProxyServer {
     const r = await this.api(['statsquery', '-pattern', 'user>>>']);
     if (r.code !== 0) throw new DammError('store_unavailable', `xray statsquery failed: ${r.stderr.trim()}`);
     return countersFromStats(r.stdout || '{}');
-  }
-
-  async stop(): Promise<void> {
-    await this.serial(async () => {
-      await this.child?.stop();
-      this.child = undefined;
-    });
-  }
-
-  /** The server's pid (tests and benchmarks inspect it), as OutlineSsServer's. */
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  private running(): ServerChild {
-    if (!this.child) throw new DammError('conflict', 'xray is not running: start() it first.');
-    return this.child;
   }
 
   private async heldIds(): Promise<string[]> {
