@@ -20,7 +20,7 @@ import path from 'node:path';
 import { randomInt } from 'node:crypto';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 import { newPage, useBrowser } from '../helpers/browser.js';
-import { runOk, uniqueIfName, useNetnsKit, type WireguardGoHandle } from '../helpers/netns.js';
+import { runOk, stopChild, uniqueIfName, useNetnsKit, type WireguardGoHandle } from '../helpers/netns.js';
 import { wgKeyPair } from '../helpers/keys.js';
 import { until } from '../helpers/wait.js';
 
@@ -73,12 +73,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (agent && agent.exitCode === null) {
-    const gone = new Promise((r) => agent!.once('exit', r));
-    agent.kill('SIGTERM');
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
-    if (agent.exitCode === null) agent.kill('SIGKILL');
-  }
+  if (agent) await stopChild(agent, 3000);
   await cp?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });

@@ -108,6 +108,22 @@ export function run(argv: readonly string[], opts: { stdin?: string; timeoutMs?:
   });
 }
 
+/**
+ * Ends a child process a test started: SIGTERM, up to `graceMs` for it to
+ * exit on its own (an agent closes its connections and removes its rules),
+ * then SIGKILL; resolves once it has exited. Already gone: returns at once.
+ */
+export async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const ended = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
+  if (!ended) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
 /** Like `run`, but throws with stderr unless the exit code is 0. */
 export async function runOk(argv: readonly string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<string> {
   const r = await run(argv, opts);
@@ -272,16 +288,8 @@ export class NetnsKit {
     const entry = this.daemons.find((d) => d.handle === handle);
     if (!entry) return;
     const { child } = entry;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGCONT'); // in case a test stopped it
-      child.kill('SIGTERM');
-      const killed = await Promise.race([exited.then(() => true), sleep(2000).then(() => false)]);
-      if (!killed) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT'); // in case a test stopped it
+    await stopChild(child, 2000);
     rmSync(handle.socketPath, { force: true });
     this.daemons.splice(this.daemons.indexOf(entry), 1);
   }

@@ -24,7 +24,7 @@ import { randomInt } from 'node:crypto';
 import { chromium } from 'playwright-core';
 import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.js';
 import { CHROMIUM, recordTraffic, renderedPrivateKey, requireBuiltWizard, requireChromium, screenshots } from '../helpers/browser.js';
-import { runOk, uniqueIfName, useNetnsKit } from '../helpers/netns.js';
+import { runOk, stopChild, uniqueIfName, useNetnsKit } from '../helpers/netns.js';
 
 const kit = useNetnsKit(); // fails (never skips) without root, wireguard-go, wg
 requireChromium();
@@ -44,12 +44,7 @@ let dir = '';
 const agentLog: string[] = [];
 
 after(async () => {
-  if (agent && agent.exitCode === null) {
-    const gone = new Promise((r) => agent!.once('exit', r));
-    agent.kill('SIGTERM');
-    await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))]);
-    if (agent.exitCode === null) agent.kill('SIGKILL');
-  }
+  if (agent) await stopChild(agent, 3000);
   await cp?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
